@@ -1,0 +1,231 @@
+"""The ``edgecls`` command line: a thin layer over the library functions.
+
+Heavy modules (Keras, TensorFlow) are imported inside each command, so ``--help`` is
+instant and ``edgecls run`` never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from edgecls import __version__
+from edgecls.errors import EdgeclsError
+
+
+class Group(click.Group):
+    """Turn user errors into one line on stderr and a non-zero exit; ``--debug`` shows tracebacks."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgeclsError as exc:
+            if os.environ.get("EDGECLS_DEBUG"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgecls")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+def main(debug: bool) -> None:
+    """Train image classifiers, export them to TFLite/ONNX, verify and run them.
+
+    \b
+    edgecls train --data fashion-mnist-mini --out runs/mini
+    edgecls export runs/mini --int8
+    edgecls run runs/mini/export/model_int8.tflite --source video.mp4 --headless
+    """
+    if debug:
+        os.environ["EDGECLS_DEBUG"] = "1"
+    _quiet_tensorflow()
+
+
+DATA_HELP = "Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifar10, a .npz file or a folder."
+
+
+@main.command()
+@click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where local copies of built-in datasets are.")
+@click.option("--model", "model_name", default="edge-cnn", show_default=True, help="Architecture (see `edgecls models`).")
+@click.option("--epochs", type=int, help="Epochs (default per dataset: 15 mini, 20 fashion-mnist, 12 mnist, 40 cifar10).")
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=3e-3, show_default=True, help="Peak AdamW learning rate.")
+@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
+@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
+@click.option("--val-split", type=float, help="Fraction of train held out for validation (default 0.1).")
+@click.option("--patience", type=int, default=8, show_default=True, help="Early-stopping patience (val_loss).")
+@click.option("--no-augment", is_flag=True, help="Switch data augmentation off.")
+@click.option("--init", type=click.Path(dir_okay=False), help="Fine-tune from this .keras model (new head if classes differ).")
+@click.option("--mixed-precision", default="float32", show_default=True,
+              type=click.Choice(["float32", "bfloat16", "float16"]))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", default="runs/latest", show_default=True, help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last epoch.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+def train(data, data_dir, model_name, epochs, batch_size, learning_rate, weight_decay, label_smoothing,
+          val_split, patience, no_augment, init, mixed_precision, seed, out, resume, overwrite):
+    """Train a classifier and write a run directory with its reports.
+
+    \b
+    edgecls train --data fashion-mnist --model edge-cnn --out runs/fmnist
+    edgecls train --out runs/fmnist --resume          # after a crash or Ctrl-C
+    edgecls train --data my_digits.npz --init runs/mnist/model.keras --out runs/mine
+    """
+    from edgecls.toolkit.train import TrainConfig, train as run_training
+
+    cfg = TrainConfig(data=data, out=out, model=model_name, epochs=epochs, batch_size=batch_size,
+                      learning_rate=learning_rate, weight_decay=weight_decay, label_smoothing=label_smoothing,
+                      augment=not no_augment, val_split=val_split, seed=seed, patience=patience, init=init,
+                      data_dir=data_dir, mixed_precision=mixed_precision)
+    result = run_training(cfg, resume=resume, overwrite=overwrite)
+    m = result["metrics"]
+    click.echo(f"test accuracy {m['accuracy']:.4f} (macro F1 {m['macro_avg']['f1']:.4f}) after "
+               f"{m['epochs_run']} epochs, {m['train_seconds']:.0f} s of training; run in {result['run_dir']}")
+
+
+@main.command()
+@click.argument("model_path", type=click.Path())
+@click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
+@click.option("--out", help="Where to write metrics.json and plots (default: beside the model, eval/).")
+def evaluate(model_path, data, data_dir, split, out):
+    """Metrics (precision/recall/F1, confusion matrix) and plots of a .keras model on a dataset.
+
+    \b
+    edgecls evaluate runs/mini/model.keras --data fashion-mnist --out runs/mini/eval-full
+    """
+    from edgecls.toolkit.evaluate import evaluate_model
+
+    out = out or os.path.join(os.path.dirname(model_path) or ".", f"eval-{split}")
+    evaluate_model(model_path, data=data, out=out, split=split, data_dir=data_dir)
+    click.echo(f"wrote {out}/metrics.json and plots")
+
+
+@main.command()
+@click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--out", default="runs/inspect", show_default=True)
+@click.option("--sample", type=int, default=2000, show_default=True, help="Images in the PCA / t-SNE views.")
+@click.option("--no-tsne", is_flag=True, help="Skip t-SNE (the slow part).")
+def inspect(data, data_dir, out, sample, no_tsne):
+    """Class counts, a sample grid and PCA / t-SNE views of a dataset.
+
+    \b
+    edgecls inspect --data fashion-mnist --out runs/inspect-fmnist
+    """
+    from edgecls.toolkit.data import load_dataset
+    from edgecls.toolkit.inspect_data import inspect_dataset
+
+    ds = load_dataset(data, data_dir=data_dir)
+    click.echo(ds.summary())
+    info = inspect_dataset(ds, out, sample=sample, tsne=not no_tsne)
+    for name, count in info["counts"]["train"].items():
+        click.echo(f"  {name:>14}: {count:6d} train  {info['counts']['test'][name]:6d} test")
+    r = info["pca_explained_variance_ratio"]
+    click.echo(f"PCA explained variance ratio: PC1 {r[0]:.4f}, PC2 {r[1]:.4f}; plots in {out}")
+
+
+@main.command()
+@click.option("--input-size", default="28x28x1", show_default=True, help="HxWxC to count MACs at.")
+@click.option("--classes", type=int, default=10, show_default=True)
+def models(input_size, classes):
+    """List the model architectures with parameters and multiply-adds.
+
+    \b
+    edgecls models --input-size 32x32x3
+    """
+    from edgecls.toolkit.models import MODELS, build_model, count_macs
+
+    try:
+        shape = tuple(int(v) for v in input_size.lower().split("x"))
+        assert len(shape) == 3
+    except (ValueError, AssertionError):
+        raise EdgeclsError(f"--input-size must look like 28x28x1, got {input_size!r}") from None
+    click.echo(f"{'model':<10} {'params':>10} {'MACs':>10}  description")
+    for name, spec in MODELS.items():
+        m = build_model(name, shape, classes)
+        click.echo(f"{name:<10} {m.count_params():>10,} {count_macs(m) / 1e6:>9.2f}M  {spec.summary}")
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@click.option("--int8", is_flag=True, help="Also write full-integer model_int8.tflite and model_int8.onnx.")
+@click.option("--formats", help="Comma-separated subset: tflite-fp32,tflite-fp16,tflite-dynamic,tflite-int8,onnx-fp32,onnx-int8.")
+@click.option("--io-dtype", default="uint8", show_default=True, type=click.Choice(["uint8", "int8"]),
+              help="Input/output type of the int8 TFLite model.")
+@click.option("--calib", type=int, default=500, show_default=True, help="Calibration images (class-stratified, from train).")
+@click.option("--labels", "labels_file", type=click.Path(dir_okay=False), help="labels.txt for a bare .keras file.")
+@click.option("--data", help="Dataset to calibrate and verify on (default: the run's own).")
+@click.option("--max-drop", type=float, default=1.0, show_default=True, help="Gate: max accuracy drop, points.")
+@click.option("--min-agreement", type=float, default=0.99, show_default=True, help="Gate: min top-1 agreement.")
+@click.option("--keep-saved-model", is_flag=True, help="Keep the intermediate SavedModel.")
+@click.option("--out", help="Output folder (default: SOURCE/export).")
+def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, min_agreement, keep_saved_model, out):
+    """Export TFLite/ONNX artifacts with embedded metadata and verify each against the original.
+
+    \b
+    edgecls export runs/mini --int8
+    edgecls export model.keras --labels labels.txt --data fashion-mnist --formats tflite-int8
+    Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement).
+    """
+    from edgecls.export import export_model
+
+    report = export_model(source, out=out, formats=formats.split(",") if formats else None, int8=int8,
+                          io_dtype=io_dtype, calib=calib, labels=labels_file, data=data, max_drop=max_drop,
+                          min_agreement=min_agreement, keep_saved_model=keep_saved_model, echo=click.echo)
+    click.echo(f"all {len(report['artifacts'])} artifacts passed the parity gate")
+
+
+@main.command()
+@click.argument("artifact", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(artifact, as_json):
+    """Print an artifact's embedded metadata, inputs/outputs, size and op count.
+
+    \b
+    edgecls info runs/mini/export/model_int8.tflite
+    """
+    import json
+    from pathlib import Path
+
+    from edgecls.runtime import Classifier
+
+    clf = Classifier(artifact, warmup=False)
+    doc = {"path": artifact, "kind": clf.kind, "size_bytes": Path(artifact).stat().st_size,
+           "metadata": clf.metadata or None, **clf.backend.describe()}
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"{artifact}: {clf.kind}, {doc['size_bytes']:,} bytes")
+    for key in ("inputs", "outputs"):
+        for t in doc[key]:
+            extra = f" scale={t['scale']:.6g} zero_point={t['zero_point']}" if t.get("scale") else ""
+            click.echo(f"  {key[:-1]:<6} {t['name']} {t['shape']} {t['dtype']}{extra}")
+    if "ops" in doc:
+        click.echo(f"  ops    {doc['ops']} ({', '.join(doc['op_types'])})")
+    meta = clf.metadata
+    if not meta:
+        click.echo("  no edgecls metadata (pass labels= and input_size= to Classifier)")
+        return
+    i = meta["input"]
+    click.echo(f"  input  {i['height']}x{i['width']}x{i['channels']} {i['color']} {i['dtype']}, resize {i['resize']}")
+    click.echo(f"  labels {', '.join(meta['labels'])}")
+    for key in ("dataset", "original_accuracy", "quantization", "source_sha256", "created"):
+        if key in meta:
+            click.echo(f"  {key:<17} {meta[key]}")
+
+
+if __name__ == "__main__":
+    main()

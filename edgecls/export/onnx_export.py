@@ -1,0 +1,64 @@
+"""Keras model -> ONNX (Keras' own exporter) and ONNX Runtime static int8 quantization.
+
+``tf2onnx.convert.from_keras`` fails on Keras 3 models, so the fp32 file comes from
+``model.export(format="onnx")``; int8 is ONNX Runtime's QDQ static quantization with
+per-channel weights, calibrated on the same images as TFLite.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+OPSET = 18
+
+
+def export_fp32(model, path: Path, opset: int = OPSET) -> Path:
+    """Write the fp32 ONNX model (uint8 NHWC input, dynamic batch)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model.export(str(path), format="onnx", verbose=False, opset_version=opset)
+    return path
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray) -> Path:
+    """Static QDQ quantization: int8 weights (per channel) and int8 activations."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    import onnxruntime as ort
+
+    input_name = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(calib[i : i + 1] for i in range(len(calib)))
+
+        def get_next(self):
+            batch = next(self.items, None)
+            return None if batch is None else {input_name: batch}
+
+    prepared = out_path.with_name(out_path.stem + ".prep.onnx")
+    try:
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    finally:
+        prepared.unlink(missing_ok=True)
+    return out_path
+
+
+def embed_metadata(path: Path, key: str, meta: dict) -> None:
+    """Store ``meta`` as JSON in the ONNX model's ``metadata_props`` under ``key``."""
+    import onnx
+
+    model = onnx.load(str(path))
+    props = [p for p in model.metadata_props if p.key != key]
+    del model.metadata_props[:]
+    model.metadata_props.extend(props)
+    model.metadata_props.add(key=key, value=json.dumps(meta))
+    onnx.save(model, str(path))

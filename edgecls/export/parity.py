@@ -1,0 +1,59 @@
+"""How far an exported artifact is from the original model, on the same labelled images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def compare(reference: np.ndarray, probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
+    """Accuracy, its delta vs the reference, top-1 agreement, probability differences, worst class.
+
+    ``reference`` and ``probs`` are (N, classes) probabilities of the original model and of
+    the artifact on the same N images; ``labels`` are the true classes.
+    """
+    pred, ref_pred = probs.argmax(1), reference.argmax(1)
+    accuracy = float((pred == labels).mean())
+    ref_accuracy = float((ref_pred == labels).mean())
+    diff = np.abs(probs.astype(np.float64) - reference.astype(np.float64))
+    per_class = {}
+    for c, name in enumerate(class_names):
+        sel = labels == c
+        if sel.any():
+            per_class[name] = round(100 * float((pred[sel] == c).mean() - (ref_pred[sel] == c).mean()), 3)
+    worst = min(per_class, key=per_class.get) if per_class else None
+    return {
+        "samples": int(len(labels)),
+        "accuracy": accuracy,
+        "accuracy_delta_points": round(100 * (accuracy - ref_accuracy), 3),
+        "agreement": float((pred == ref_pred).mean()),
+        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "per_class_delta_points": per_class,
+        "worst_class": worst,
+        "worst_class_delta_points": per_class.get(worst) if worst else None,
+    }
+
+
+def gate_failures(row: dict, max_drop: float, min_agreement: float) -> list[str]:
+    """Why ``row`` fails the gate (empty when it passes)."""
+    reasons = []
+    drop = -row["accuracy_delta_points"]
+    if drop > max_drop:
+        reasons.append(f"accuracy drop {drop:.2f} points > {max_drop}")
+    if row["agreement"] < min_agreement:
+        reasons.append(f"agreement {row['agreement']:.4f} < {min_agreement}")
+    return reasons
+
+
+def format_table(rows: list[dict]) -> str:
+    """The parity table as aligned text."""
+    head = (f"{'artifact':<20} {'size':>10} {'accuracy':>9} {'delta':>7} {'agree':>7} "
+            f"{'max|dp|':>9} {'mean|dp|':>9}  {'worst class':<22} status")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        worst = f"{r['worst_class']} ({r['worst_class_delta_points']:+.1f})" if r.get("worst_class") else ""
+        lines.append(
+            f"{r['artifact']:<20} {r['size_bytes']:>10,} {r['accuracy']:>9.4f} {r['accuracy_delta_points']:>+7.2f} "
+            f"{r['agreement']:>7.4f} {r['max_abs_diff']:>9.2e} {r['mean_abs_diff']:>9.2e}  {worst:<22} "
+            f"{'ok' if r['passed'] else 'FAILED'}")
+    return "\n".join(lines)

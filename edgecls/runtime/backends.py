@@ -1,0 +1,152 @@
+"""Inference backends: LiteRT (TFLite) and ONNX Runtime, behind one small interface.
+
+A backend takes a batch of raw uint8 pixels (NHWC) and returns float32 probabilities.
+Quantized inputs and outputs are handled here, from the tensors' own scale/zero-point,
+so callers never see int8.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from edgecls.errors import EdgeclsError
+
+
+def quantize_input(pixels: np.ndarray, dtype, scale: float, zero_point: int) -> np.ndarray:
+    """Raw pixel values to what the input tensor holds (real value = scale * (q - zero_point))."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return pixels.astype(dtype)
+    if not scale:  # an unquantized integer input takes the raw pixels
+        return pixels.astype(dtype)
+    info = np.iinfo(dtype)
+    q = np.round(pixels.astype(np.float32) / scale + zero_point)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize_output(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    if values.dtype.kind == "f" or not scale:
+        return values.astype(np.float32)
+    return (values.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+class TFLiteBackend:
+    """LiteRT interpreter with XNNPACK, ``threads`` CPU threads."""
+
+    name = "tflite"
+
+    def __init__(self, path: str, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
+        except (ValueError, RuntimeError) as exc:
+            raise EdgeclsError(f"{path}: cannot load TFLite model ({str(exc).splitlines()[0][:160]})") from None
+        inp = self.interpreter.get_input_details()
+        out = self.interpreter.get_output_details()
+        if len(inp) != 1 or len(out) != 1:
+            raise EdgeclsError(f"{path}: expected one input and one output, got {len(inp)} and {len(out)}")
+        self.input, self.output = inp[0], out[0]
+        self.input_shape = tuple(int(d) for d in self.input["shape_signature"])
+        self.input_dtype = np.dtype(self.input["dtype"])
+        self.batch_size = None
+        self.dynamic_batch = self.input_shape[0] == -1
+
+    def _resize(self, n: int) -> None:
+        if n != self.batch_size:
+            shape = list(self.input["shape"])
+            shape[0] = n
+            self.interpreter.resize_tensor_input(self.input["index"], shape)
+            self.interpreter.allocate_tensors()
+            self.batch_size = n
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        if not self.dynamic_batch and len(pixels) != self.input_shape[0]:
+            return np.concatenate([self.run(pixels[i : i + 1]) for i in range(len(pixels))])
+        self._resize(len(pixels))
+        scale, zero = self.input["quantization"]
+        self.interpreter.set_tensor(self.input["index"], quantize_input(pixels, self.input_dtype, scale, zero))
+        self.interpreter.invoke()
+        scale, zero = self.output["quantization"]
+        return dequantize_output(self.interpreter.get_tensor(self.output["index"]), scale, zero)
+
+    def describe(self) -> dict:
+        ops = self.interpreter._get_ops_details()
+        return {"inputs": [_tensor_info(self.input)], "outputs": [_tensor_info(self.output)],
+                "ops": len(ops), "op_types": sorted({op["op_name"] for op in ops})}
+
+
+def _tensor_info(d: dict) -> dict:
+    scale, zero = d["quantization"]
+    return {"name": d["name"], "shape": [int(v) for v in d["shape_signature"]],
+            "dtype": np.dtype(d["dtype"]).name, "scale": float(scale), "zero_point": int(zero)}
+
+
+ONNX_DTYPES = {"tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(float)": np.float32,
+               "tensor(float16)": np.float16}
+
+
+def onnx_providers(requested: list[str] | None = None) -> list[str]:
+    """TensorRT / CUDA when onnxruntime-gpu sees a GPU, else CPU; ``requested`` overrides."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if requested:
+        missing = [p for p in requested if p not in available]
+        if missing:
+            raise EdgeclsError(f"ONNX Runtime provider(s) {', '.join(missing)} not available "
+                               f"(available: {', '.join(available)})")
+        return list(requested)
+    preferred = ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+    return [p for p in preferred if p in available] + ["CPUExecutionProvider"]
+
+
+class OnnxBackend:
+    """ONNX Runtime session; ``threads`` intra-op threads."""
+
+    name = "onnx"
+
+    def __init__(self, path: str, threads: int | None = None, providers: list[str] | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=onnx_providers(providers))
+        except EdgeclsError:
+            raise
+        except Exception as exc:
+            raise EdgeclsError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0][:160]})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise EdgeclsError(f"{path}: expected one input and one output, got {len(inputs)} and {len(outputs)}")
+        self.input, self.output = inputs[0], outputs[0]
+        if self.input.type not in ONNX_DTYPES:
+            raise EdgeclsError(f"{path}: input type {self.input.type} is not an image tensor")
+        self.input_dtype = np.dtype(ONNX_DTYPES[self.input.type])
+        self.input_shape = tuple(d if isinstance(d, int) else -1 for d in self.input.shape)
+        self.dynamic_batch = self.input_shape[0] == -1
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        if not self.dynamic_batch and len(pixels) != self.input_shape[0]:
+            return np.concatenate([self.run(pixels[i : i + 1]) for i in range(len(pixels))])
+        feed = quantize_input(pixels, self.input_dtype, 0.0, 0)
+        return np.asarray(self.session.run([self.output.name], {self.input.name: feed})[0], dtype=np.float32)
+
+    def describe(self) -> dict:
+        def info(t):
+            return {"name": t.name, "shape": [d if isinstance(d, int) else -1 for d in t.shape], "dtype": t.type}
+
+        return {"inputs": [info(self.input)], "outputs": [info(self.output)],
+                "providers": self.session.get_providers()}
+
+
+def open_backend(path: str, kind: str, threads: int | None = None, providers: list[str] | None = None):
+    if kind == "tflite":
+        return TFLiteBackend(path, threads)
+    return OnnxBackend(path, threads, providers)

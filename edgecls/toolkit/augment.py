@@ -1,0 +1,58 @@
+"""Data augmentation in the input pipeline, on uint8 images, with OpenCV.
+
+Augmentation stays out of the model on purpose: Keras' random layers inside a model
+turn JIT compilation off on the JAX backend (see shared/ARCHITECTURE.md), and a model
+without them exports as-is. One random affine warp per image (shift, rotation, zoom)
+plus an optional horizontal flip costs a few microseconds per 28x28 image.
+
+Example::
+
+    aug = Augmentation.for_dataset("fashion-mnist")
+    batch = aug(images_uint8, np.random.default_rng(0))
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    shift: float = 0.1      # max translation, fraction of the image size
+    rotate: float = 10.0    # max rotation, degrees
+    zoom: float = 0.1       # max relative zoom in or out
+    flip: bool = False      # horizontal flip (never for digits or text)
+
+    @classmethod
+    def for_dataset(cls, name: str) -> Augmentation:
+        """Defaults suited to the data: no flips for digits, mild warps for small images."""
+        if "mnist" in name and "fashion" not in name:
+            return cls(shift=0.1, rotate=10.0, zoom=0.1, flip=False)
+        if "fashion" in name:
+            return cls(shift=0.08, rotate=8.0, zoom=0.08, flip=True)
+        return cls(shift=0.1, rotate=10.0, zoom=0.1, flip=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __call__(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return an augmented copy of a uint8 NHWC batch."""
+        n, h, w, c = images.shape
+        out = np.empty_like(images)
+        angles = rng.uniform(-self.rotate, self.rotate, n)
+        scales = 1.0 + rng.uniform(-self.zoom, self.zoom, n)
+        shifts = rng.uniform(-self.shift, self.shift, (n, 2)) * (w, h)
+        flips = rng.random(n) < 0.5 if self.flip else np.zeros(n, bool)
+        center = (w / 2 - 0.5, h / 2 - 0.5)
+        for i in range(n):
+            m = cv2.getRotationMatrix2D(center, angles[i], scales[i])
+            m[:, 2] += shifts[i]
+            img = cv2.warpAffine(images[i], m, (w, h), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            if flips[i]:
+                img = img[:, ::-1]
+            out[i] = img.reshape(h, w, c)
+        return out

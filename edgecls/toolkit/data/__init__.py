@@ -1,0 +1,79 @@
+"""Datasets: built-in names, the embedded sample, IDX folders and ``.npz`` files.
+
+Example::
+
+    from edgecls.toolkit.data import load_dataset
+    ds = load_dataset("fashion-mnist-mini")
+    print(ds.summary())   # fashion-mnist-mini: 10 classes, 28x28x1 GRAY, train 5400 / val 600 / test 1000
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgecls.errors import EdgeclsError
+from edgecls.toolkit.data.builtin import (
+    FASHION_CLASSES,
+    SAMPLE,
+    find_idx_files,
+    load_builtin,
+    load_idx_folder,
+    load_npz,
+)
+from edgecls.toolkit.data.dataset import Dataset, build_dataset
+from edgecls.toolkit.data.split import stratified_sample, stratified_split
+
+__all__ = ["Dataset", "BUILTIN", "load_dataset", "stratified_split", "stratified_sample"]
+
+BUILTIN = ("fashion-mnist-mini", "fashion-mnist", "mnist", "cifar10")
+DEFAULT_VAL_SPLIT = 0.1
+
+
+def _read_labels_file(folder: Path) -> list[str] | None:
+    path = folder / "labels.txt"
+    if path.is_file():
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return None
+
+
+def load_dataset(
+    spec: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    val_split: float | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """Load a dataset by built-in name or path and split it (seeded, stratified).
+
+    ``spec`` is one of :data:`BUILTIN`, a ``.npz`` file, or a folder holding the four
+    MNIST-style IDX files (an optional ``labels.txt`` names the classes).
+    """
+    val_split = DEFAULT_VAL_SPLIT if val_split is None else val_split
+    if not 0.0 < val_split < 0.9:
+        raise EdgeclsError(f"--val-split must be between 0 and 0.9, got {val_split}")
+    common = dict(val_split=val_split, seed=seed, spec=spec)
+    if spec == "fashion-mnist-mini":
+        (train, test), extra = load_npz(SAMPLE)
+        return build_dataset(spec, FASHION_CLASSES, train, test, **common)
+    if spec in BUILTIN:
+        (train, test), names = load_builtin(spec, data_dir)
+        return build_dataset(spec, names, train, test, **common)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise EdgeclsError(
+            f"dataset {spec!r} not found: use one of {', '.join(BUILTIN)}, a .npz file or a folder"
+        )
+    if path.is_file():
+        if path.suffix != ".npz":
+            raise EdgeclsError(f"{path}: a dataset file must be .npz (or give a folder)")
+        (train, test), extra = load_npz(path)
+        names = extra.get("class_names") or _read_labels_file(path.parent)
+        return build_dataset(path.stem, names, train, test, val=extra.get("val"), **common)
+    if find_idx_files(path):
+        train, test = load_idx_folder(path)
+        names = _read_labels_file(path)
+        if names is None and "fashion" in path.name.lower():
+            names = FASHION_CLASSES
+        return build_dataset(path.name, names, train, test, **common)
+    raise EdgeclsError(f"{path}: no IDX files (train-images-idx3-ubyte ...) in this folder")

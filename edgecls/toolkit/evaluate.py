@@ -1,0 +1,61 @@
+"""``edgecls evaluate``: metrics and plots of a model on a labelled split.
+
+Example::
+
+    from edgecls.toolkit.evaluate import evaluate_model
+    metrics = evaluate_model("runs/mini/model.keras", data="fashion-mnist-mini", out="runs/mini/eval")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgecls import fileio
+from edgecls.errors import EdgeclsError
+from edgecls.toolkit.metrics import classification_report, cross_entropy, format_report
+
+
+def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Probabilities for uint8 images, as numpy float32."""
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def evaluate_arrays(model, x, y, class_names, out: Path, *, history: dict | None = None,
+                    extra: dict | None = None, quiet: bool = False) -> dict:
+    """Write ``metrics.json`` and the plots for ``model`` on ``(x, y)``; return the metrics."""
+    from edgecls.toolkit.plots import plot_confusion, plot_history, plot_misclassified
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    probs = predict(model, x)
+    report = classification_report(y, probs, class_names, loss=cross_entropy(y, probs))
+    report.update(extra or {})
+    fileio.write_json(out / "metrics.json", report)
+    plot_confusion(np.array(report["confusion_matrix"]), class_names, out / "confusion_matrix.png",
+                   title=f"confusion matrix, accuracy {report['accuracy']:.2%}")
+    plot_misclassified(x, y, probs, class_names, out / "misclassified.png")
+    if history:
+        plot_history(history, out / "curves.png")
+    if not quiet:
+        print(format_report(report), flush=True)
+    return report
+
+
+def evaluate_model(model_path: str, *, data: str, out: str, split: str = "test",
+                   data_dir: str | None = None, seed: int = 0, val_split: float | None = None) -> dict:
+    """Load a ``.keras`` model, check it fits the data, and evaluate it on ``split``."""
+    from edgecls.toolkit.data import load_dataset
+    from edgecls.toolkit.train import _load_keras_model
+
+    model = _load_keras_model(model_path)
+    ds = load_dataset(data, data_dir=data_dir, seed=seed, val_split=val_split)
+    if tuple(model.input_shape[1:]) != ds.image_shape:
+        raise EdgeclsError(f"{model_path} takes {tuple(model.input_shape[1:])} images, "
+                           f"{ds.name} has {ds.image_shape}")
+    if model.output_shape[-1] != ds.num_classes:
+        raise EdgeclsError(f"{model_path} has {model.output_shape[-1]} classes, {ds.name} has {ds.num_classes}")
+    x, y = ds.subset(split)
+    return evaluate_arrays(model, x, y, ds.class_names, Path(out),
+                           extra={"dataset": ds.name, "split": split, "model": str(model_path)})

@@ -1,0 +1,127 @@
+"""The PNG reports a notebook user would draw by hand (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    _plt().close(fig)
+    return path
+
+
+def _show(ax, image: np.ndarray) -> None:
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
+    else:
+        ax.imshow(image)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_history(history: dict[str, list[float]], path: Path) -> Path:
+    """Loss and accuracy per epoch, train beside validation."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-o"), ("val_", "-s")):
+            if history.get(prefix + key):
+                ax.plot(epochs, history[prefix + key], style, ms=3,
+                        label="validation" if prefix else "train")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_confusion(cm: np.ndarray, class_names: list[str], path: Path, title: str = "") -> Path:
+    """Heatmap of the confusion matrix with the counts written in each cell."""
+    plt = _plt()
+    cm = np.asarray(cm)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix")
+    threshold = cm.max() / 2 if cm.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > threshold else "black")
+    return _save(fig, path)
+
+
+def plot_grid(images, titles, path: Path, cols: int = 8, title: str = "") -> Path:
+    """Images in a grid, each with its title (e.g. ``true→pred``)."""
+    plt = _plt()
+    n = max(len(images), 1)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, text in zip(axes.flat, images, titles):
+        ax.axis("on")
+        _show(ax, image)
+        ax.set_title(text, fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_misclassified(x, y_true, probs, class_names, path: Path, limit: int = 32) -> Path:
+    """The most confidently wrong test images, titled ``true→pred (score)``."""
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y_true)
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]
+    titles = [f"{class_names[y_true[i]]}→{class_names[pred[i]]} ({probs[i, pred[i]]:.2f})" for i in wrong]
+    return plot_grid(x[wrong], titles, path, title=f"{len(np.flatnonzero(pred != y_true))} misclassified")
+
+
+def plot_samples(x, y, class_names, path: Path, per_class: int = 8, seed: int = 0) -> Path:
+    """``per_class`` random images of every class, one row per class."""
+    rng = np.random.default_rng(seed)
+    images, titles = [], []
+    for c, name in enumerate(class_names):
+        idx = np.flatnonzero(y == c)
+        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for k in range(per_class):
+            if k < len(pick):
+                images.append(x[pick[k]])
+                titles.append(name if k == 0 else "")
+            else:
+                images.append(np.zeros_like(x[0]))
+                titles.append("")
+    return plot_grid(images, titles, path, cols=per_class)
+
+
+def plot_embedding(points, y, class_names, path: Path, title: str) -> Path:
+    """2-D scatter coloured by class (PCA or t-SNE)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    for c, name in enumerate(class_names):
+        sel = y == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=4, color=cmap(c % cmap.N), label=name)
+    ax.legend(markerscale=3, fontsize=7, loc="best")
+    ax.set_title(title)
+    return _save(fig, path)

@@ -1,0 +1,256 @@
+"""``edgecls train``: fit a model on a dataset and write a complete run directory.
+
+Example::
+
+    from edgecls.toolkit.train import TrainConfig, train
+    result = train(TrainConfig(data="fashion-mnist-mini", epochs=5, out="runs/mini"))
+    print(result["metrics"]["accuracy"])
+
+The run directory gets ``model.keras``, ``labels.txt``, ``config.json``, ``history.csv``,
+``metrics.json`` and the plots of :mod:`edgecls.toolkit.evaluate`. While training, a
+checkpoint of the last completed epoch lives in ``checkpoint/``; ``resume=True`` continues
+from it after a crash, kill or Ctrl-C, and it is removed once the run finishes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgecls import fileio
+from edgecls.errors import EdgeclsError
+
+CHECKPOINT = "checkpoint"
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved as ``config.json``."""
+
+    data: str = "fashion-mnist-mini"
+    out: str = "runs/latest"
+    model: str = "edge-cnn"
+    epochs: int | None = None          # None: the dataset's default
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    augment: bool = True
+    val_split: float | None = None
+    seed: int = 0
+    patience: int = 8                   # early stopping on val_loss, best weights restored
+    init: str | None = None             # fine-tune from this .keras model
+    data_dir: str | None = None
+    mixed_precision: str = "float32"
+    augmentation: dict = field(default_factory=dict)
+
+    @staticmethod
+    def default_epochs(data: str) -> int:
+        return {"fashion-mnist-mini": 15, "fashion-mnist": 20, "mnist": 12, "cifar10": 40}.get(data, 20)
+
+
+def _load_keras_model(path: str):
+    import keras
+
+    p = Path(path)
+    if not p.is_file():
+        raise EdgeclsError(f"model file not found: {p}")
+    try:
+        return keras.models.load_model(p, compile=False)
+    except Exception as exc:
+        raise EdgeclsError(f"cannot load {p} as a Keras model: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _from_init(path: str, input_shape, num_classes: int):
+    """A trained model as the starting point; a new head when the class count differs."""
+    import keras
+
+    base = _load_keras_model(path)
+    if tuple(base.input_shape[1:]) != tuple(input_shape):
+        raise EdgeclsError(f"--init model takes {tuple(base.input_shape[1:])} images, "
+                           f"the data has {tuple(input_shape)}")
+    if base.output_shape[-1] == num_classes:
+        return base
+    head_input = base.layers[-1].input
+    if isinstance(base.layers[-2], keras.layers.Dropout):
+        head_input = base.layers[-2].output
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs_new")(head_input)
+    return keras.Model(base.inputs, outputs, name=base.name)
+
+
+class _Checkpoint:
+    """Per-epoch checkpoint + early-stopping state, so ``--resume`` restarts exactly."""
+
+    def __init__(self, run_dir: Path, patience: int, state: dict | None):
+        import keras
+
+        self.dir = run_dir / CHECKPOINT
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.patience = patience
+        self.state = state or {"epoch": 0, "history": {}, "best_val_loss": math.inf,
+                               "best_epoch": 0, "wait": 0, "seconds": 0.0}
+        outer = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer.epoch_end(self.model, epoch, logs or {}, time.perf_counter() - self.t0)
+
+        self.callback = Callback()
+
+    def epoch_end(self, model, epoch: int, logs: dict, seconds: float) -> None:
+        s = self.state
+        for key, value in logs.items():
+            if key != "learning_rate":
+                s["history"].setdefault(key, []).append(float(value))
+        s["history"].setdefault("seconds", []).append(round(seconds, 3))
+        s["epoch"] = epoch + 1
+        s["seconds"] += seconds
+        val_loss = float(logs.get("val_loss", math.inf))
+        if val_loss < s["best_val_loss"]:
+            s["best_val_loss"], s["best_epoch"], s["wait"] = val_loss, epoch + 1, 0
+            with fileio.atomic_path(self.dir / "best.weights.h5") as tmp:
+                model.save_weights(tmp)
+        else:
+            s["wait"] += 1
+            if s["wait"] >= self.patience:
+                print(f"early stopping: val_loss has not improved for {self.patience} epochs "
+                      f"(best {s['best_val_loss']:.4f} at epoch {s['best_epoch']})", flush=True)
+                model.stop_training = True
+        with fileio.atomic_path(self.dir / "last.keras") as tmp:
+            model.save(tmp)
+        fileio.write_json(self.dir / "state.json", s)  # written last: it vouches for the files above
+
+
+def _compile(model, cfg: TrainConfig, steps_per_epoch: int, epochs: int):
+    import keras
+
+    total = max(steps_per_epoch * epochs, 1)
+    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 2)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.learning_rate / 10, decay_steps=max(total - warmup, 1),
+        warmup_target=cfg.learning_rate, warmup_steps=warmup)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> dict | None:
+    """Return checkpoint state to resume from, or None for a fresh run."""
+    state_file = out / CHECKPOINT / "state.json"
+    if resume:
+        if not state_file.is_file():
+            raise EdgeclsError(f"nothing to resume in {out}: no {CHECKPOINT}/state.json")
+        return fileio.read_json(state_file)
+    if state_file.is_file() and not overwrite:
+        raise EdgeclsError(f"{out} holds an unfinished run: pass --resume to continue it or --overwrite")
+    if (out / "model.keras").exists() and not overwrite:
+        raise EdgeclsError(f"{out} already holds a trained model: pass --overwrite or choose another --out")
+    if overwrite and (out / CHECKPOINT).exists():
+        shutil.rmtree(out / CHECKPOINT)
+    return None
+
+
+def _write_history(path: Path, history: dict) -> None:
+    keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds") if k in history]
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", *keys])
+    for i in range(len(history.get("loss", []))):
+        writer.writerow([i + 1, *(history[k][i] for k in keys)])
+    fileio.write_text(path, buf.getvalue())
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, verbose: int | str = "auto") -> dict:
+    """Train per ``cfg`` and write the run directory; return the config, history and metrics."""
+    import keras
+
+    from edgecls.toolkit.augment import Augmentation
+    from edgecls.toolkit.backend import banner, versions
+    from edgecls.toolkit.data import load_dataset
+    from edgecls.toolkit.evaluate import evaluate_arrays
+    from edgecls.toolkit.models import build_model, count_macs
+    from edgecls.toolkit.pipeline import make_batches
+
+    out = Path(cfg.out)
+    state = _prepare_run_dir(out, resume, overwrite)
+    if state is not None:  # resume exactly the recorded run, whatever the command line said
+        saved = fileio.read_json(out / "config.json")
+        cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    if cfg.mixed_precision not in PRECISIONS:
+        raise EdgeclsError(f"--mixed-precision must be one of {', '.join(PRECISIONS)}")
+    cfg.epochs = cfg.epochs or TrainConfig.default_epochs(cfg.data)
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise EdgeclsError("--epochs and --batch-size must be positive")
+
+    ds = load_dataset(cfg.data, data_dir=cfg.data_dir, val_split=cfg.val_split, seed=cfg.seed)
+    print(ds.summary(), flush=True)
+    keras.utils.set_random_seed(cfg.seed)
+    keras.mixed_precision.set_global_policy(PRECISIONS[cfg.mixed_precision])
+    aug = Augmentation.for_dataset(ds.name) if cfg.augment else None
+    cfg.augmentation = aug.to_dict() if aug else {}
+    train_batches = make_batches(ds.x_train, ds.y_train, ds.num_classes, cfg.batch_size,
+                                 shuffle=True, augment=aug, seed=cfg.seed)
+    val_batches = make_batches(ds.x_val, ds.y_val, ds.num_classes, 512)
+
+    if state is not None:
+        model = keras.models.load_model(out / CHECKPOINT / "last.keras")
+        print(f"resuming {out} after epoch {state['epoch']} of {cfg.epochs}", flush=True)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        if cfg.init:
+            model = _from_init(cfg.init, ds.image_shape, ds.num_classes)
+        else:
+            model = build_model(cfg.model, ds.image_shape, ds.num_classes)
+        _compile(model, cfg, len(train_batches), cfg.epochs)
+        fileio.write_json(out / "config.json", asdict(cfg) | {"dataset": ds.name, "class_names": ds.class_names,
+                                                          "split": ds.split, "image_shape": ds.image_shape,
+                                                          "versions": versions()})
+    fileio.write_text(out / "labels.txt", "\n".join(ds.class_names) + "\n")
+    print(banner(cfg.batch_size, cfg.mixed_precision), flush=True)
+    print(f"model {model.name}: {model.count_params():,} parameters, {count_macs(model) / 1e6:.2f}M MACs/image",
+          flush=True)
+
+    ckpt = _Checkpoint(out, cfg.patience, state)
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    try:
+        if ckpt.state["epoch"] < cfg.epochs and ckpt.state["wait"] < cfg.patience:
+            model.fit(train_batches, validation_data=val_batches, epochs=cfg.epochs,
+                      initial_epoch=ckpt.state["epoch"], callbacks=[ckpt.callback], verbose=verbose)
+    except KeyboardInterrupt:
+        raise EdgeclsError(
+            f"interrupted after epoch {ckpt.state['epoch']}; the checkpoint is kept: continue with "
+            f"`edgecls train --out {out} --resume`", exit_code=130) from None
+
+    s = ckpt.state
+    if (ckpt.dir / "best.weights.h5").is_file():
+        model.load_weights(ckpt.dir / "best.weights.h5")
+    keras.mixed_precision.set_global_policy("float32")
+    with fileio.atomic_path(out / "model.keras") as tmp:
+        model.save(tmp)
+    _write_history(out / "history.csv", s["history"])
+    metrics = evaluate_arrays(model, ds.x_test, ds.y_test, ds.class_names, out, history=s["history"],
+                              extra={"dataset": ds.name, "split": "test", "epochs_run": s["epoch"],
+                                     "best_epoch": s["best_epoch"], "train_seconds": round(s["seconds"], 1),
+                                     "macs": count_macs(model), "parameters": model.count_params()})
+    shutil.rmtree(ckpt.dir, ignore_errors=True)
+    from edgecls.toolkit.plots import plot_samples
+
+    plot_samples(ds.x_train, ds.y_train, ds.class_names, out / "samples.png", seed=cfg.seed)
+    return {"config": asdict(cfg), "history": s["history"], "metrics": metrics, "run_dir": str(out)}

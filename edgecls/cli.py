@@ -35,6 +35,28 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _import_keras() -> None:
+    """Import Keras (and TensorFlow) with stderr closed at the C level.
+
+    TensorFlow's C++ start-up lines ("All log messages before absl::InitializeLog() ...",
+    oneDNN and CUDA notices) ignore TF_CPP_MIN_LOG_LEVEL; they would bury the one-line
+    errors this CLI promises. ``--debug`` keeps them.
+    """
+    if os.environ.get("EDGECLS_DEBUG"):
+        import keras  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecls")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
@@ -82,6 +104,7 @@ def train(data, data_dir, model_name, epochs, batch_size, learning_rate, weight_
     edgecls train --out runs/fmnist --resume          # after a crash or Ctrl-C
     edgecls train --data my_digits.npz --init runs/mnist/model.keras --out runs/mine
     """
+    _import_keras()
     from edgecls.toolkit.train import TrainConfig, train as run_training
 
     cfg = TrainConfig(data=data, out=out, model=model_name, epochs=epochs, batch_size=batch_size,
@@ -106,6 +129,7 @@ def evaluate(model_path, data, data_dir, split, out):
     \b
     edgecls evaluate runs/mini/model.keras --data fashion-mnist --out runs/mini/eval-full
     """
+    _import_keras()
     from edgecls.toolkit.evaluate import evaluate_model
 
     out = out or os.path.join(os.path.dirname(model_path) or ".", f"eval-{split}")
@@ -146,6 +170,7 @@ def models(input_size, classes):
     \b
     edgecls models --input-size 32x32x3
     """
+    _import_keras()
     from edgecls.toolkit.models import MODELS, build_model, count_macs
 
     try:
@@ -180,6 +205,7 @@ def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, 
     edgecls export model.keras --labels labels.txt --data fashion-mnist --formats tflite-int8
     Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement).
     """
+    _import_keras()
     from edgecls.export import export_model
 
     report = export_model(source, out=out, formats=formats.split(",") if formats else None, int8=int8,
@@ -225,6 +251,92 @@ def info(artifact, as_json):
     for key in ("dataset", "original_accuracy", "quantization", "source_sha256", "created"):
         if key in meta:
             click.echo(f"  {key:<17} {meta[key]}")
+
+
+@main.command()
+@click.argument("model_path", type=click.Path())
+@click.option("--source", "-s", default="0", show_default=True,
+              help="Camera index, video file, RTSP/HTTP URL, image file or folder of images.")
+@click.option("--top-k", type=int, default=1, show_default=True)
+@click.option("--threshold", type=float, default=0.0, show_default=True, help='Below this score the label is "unknown".')
+@click.option("--smooth", type=int, default=1, show_default=True, help="Average scores over the last N frames.")
+@click.option("--headless", is_flag=True, default=None, help="No window (automatic without a display).")
+@click.option("--save", type=click.Path(dir_okay=False), help="Write the annotated video here (.mp4 or .avi).")
+@click.option("--jsonl", help="Write one JSON line per frame to PATH, or - for stdout.")
+@click.option("--crop", "resize", flag_value="crop", help="Center-crop frames to the model's aspect before resizing.")
+@click.option("--pad", "resize", flag_value="pad", help="Letterbox frames to the model's aspect.")
+@click.option("--stretch", "resize", flag_value="stretch", help="Stretch frames to the model's size.")
+@click.option("--threads", type=int, help="Inference threads (default: all cores).")
+@click.option("--provider", "providers", multiple=True, help="ONNX Runtime execution provider (repeatable).")
+@click.option("--labels", "labels_file", type=click.Path(dir_okay=False), help="labels.txt for a model without metadata.")
+@click.option("--max-frames", type=int, help="Stop after N frames.")
+@click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, resize, threads, providers,
+        labels_file, max_frames, summary_json):
+    """Classify frames from a camera, video, stream, image or folder with an exported model.
+
+    \b
+    edgecls run model_int8.tflite --source 0                      # webcam window
+    edgecls run model_int8.tflite --source clip.mp4 --headless --jsonl -
+    edgecls run model_fp32.onnx --source photos/ --top-k 3 --save out.mp4
+    Keys in the window: q/Esc quit, space pause, s snapshot.
+    """
+    import json
+    from pathlib import Path
+
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.runner import RunOptions, format_summary, run_stream
+    from edgecls.runtime.sources import open_source
+
+    labels = None
+    if labels_file:
+        labels = [l.strip() for l in Path(labels_file).read_text().splitlines() if l.strip()]
+    clf = Classifier(model_path, labels=labels, resize=resize, threads=threads, providers=list(providers) or None)
+    opts = RunOptions(top_k=top_k, threshold=threshold, smooth=smooth, headless=headless, save=save,
+                      jsonl=jsonl, max_frames=max_frames)
+    with open_source(source) as src:
+        summary = run_stream(clf, src, opts)
+    click.echo(format_summary(summary), err=jsonl == "-")
+    if summary_json:
+        from edgecls import fileio
+
+        fileio.write_json(summary_json, summary)
+    if summary.get("error"):
+        raise EdgeclsError(f"{summary['error']} ({summary['frames']} frames done)", exit_code=1)
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@click.option("--artifact", "artifacts", multiple=True, type=click.Path(), help="Benchmark these files (repeatable).")
+@click.option("--data", help="Dataset whose test split is used (default: the run's own).")
+@click.option("--iterations", type=int, default=300, show_default=True, help="Timed calls per measurement, at most.")
+@click.option("--seconds", type=float, default=2.0, show_default=True, help="Time per measurement, at most.")
+@click.option("--limit", type=int, help="Use only the first N test images for accuracy.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
+@click.option("--json", "json_path", help="Write the results as JSON to PATH (- for stdout).")
+@click.option("--markdown", "markdown_path", help="Write a Markdown table to PATH (- for stdout).")
+def bench(source, artifacts, data, iterations, seconds, limit, device, json_path, markdown_path):
+    """Size, accuracy, agreement, latency, throughput, cold start and memory of every format.
+
+    \b
+    edgecls bench runs/mini
+    edgecls bench runs/mini --json bench.json --markdown bench.md
+    """
+    import json
+
+    from edgecls import fileio
+    _import_keras()
+    from edgecls.bench import bench as run_bench, format_markdown, format_table
+
+    result = run_bench(source, artifacts=list(artifacts) or None, data=data, iterations=iterations,
+                       seconds=seconds, limit=limit, device=device)
+    for path, text in ((json_path, json.dumps(result, indent=2)), (markdown_path, format_markdown(result))):
+        if path == "-":
+            click.echo(text)
+        elif path:
+            fileio.write_text(path, text + "\n")
+    if "-" not in (json_path, markdown_path):
+        click.echo(format_table(result))
 
 
 if __name__ == "__main__":

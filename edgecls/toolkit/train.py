@@ -194,7 +194,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, ve
         cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
     if cfg.mixed_precision not in PRECISIONS:
         raise EdgeclsError(f"--mixed-precision must be one of {', '.join(PRECISIONS)}")
-    cfg.epochs = cfg.epochs or TrainConfig.default_epochs(cfg.data)
+    if cfg.epochs is None:
+        cfg.epochs = TrainConfig.default_epochs(cfg.data)
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise EdgeclsError("--epochs and --batch-size must be positive")
 

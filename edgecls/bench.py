@@ -1,0 +1,186 @@
+"""``edgecls bench``: size, accuracy, agreement and speed of every format beside the original.
+
+All numbers come from one process on the same inputs (cold start and peak memory from a
+fresh subprocess per artifact, so they are not polluted by the others).
+
+Example::
+
+    from edgecls.bench import bench
+    rows = bench("runs/mini", iterations=200)
+    print(format_markdown(rows))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgecls.errors import EdgeclsError
+
+ARTIFACT_ORDER = ["model_fp32.tflite", "model_fp16.tflite", "model_dynamic.tflite", "model_int8.tflite",
+                  "model_fp32.onnx", "model_int8.onnx"]
+
+COLD_START = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from edgecls.runtime import Classifier
+import numpy as np
+clf = Classifier(sys.argv[1], warmup=False, threads=1)
+clf.predict(np.zeros((1, clf.height, clf.width, clf.channels), np.uint8))
+first = time.perf_counter() - t0
+x = np.load(sys.argv[2])
+for i in range(len(x)):
+    clf.predict(x[i : i + 1])
+print(json.dumps({"cold_start_s": first, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def time_calls(fn, *, iterations: int, seconds: float, warmup: int = 10) -> np.ndarray:
+    """Per-call seconds of ``fn()``: ``warmup`` untimed calls, then up to ``iterations`` or ``seconds``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < iterations and (len(times) < 5 or time.perf_counter() < deadline):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return np.array(times)
+
+
+def _latency(times: np.ndarray) -> dict:
+    p50, p95, p99 = np.percentile(times * 1e3, [50, 95, 99])
+    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "n": int(len(times))}
+
+
+def _progress(i: int, total: int, text: str) -> None:
+    width = 24
+    done = int(width * i / max(total, 1))
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{total} {text:<48}")
+    sys.stderr.flush()
+    if i == total:
+        sys.stderr.write("\n")
+
+
+def cold_start(path: Path, images: np.ndarray, tmp: Path) -> dict:
+    """Import + load + first inference, and peak RSS after ``images``, in a fresh process."""
+    np.save(tmp / "bench_inputs.npy", images)
+    proc = subprocess.run([sys.executable, "-c", COLD_START, str(path), str(tmp / "bench_inputs.npy")],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise EdgeclsError(f"{path}: cold-start run failed: {proc.stderr.strip().splitlines()[-1][:200]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench(source: str, *, artifacts: list[str] | None = None, data: str | None = None, iterations: int = 300,
+          seconds: float = 2.0, batch: int = 32, device: str = "cpu", limit: int | None = None,
+          include_original: bool = True, echo=print) -> dict:
+    """Benchmark the run's original model and its exported artifacts (or the given ones)."""
+    from edgecls.export.exporter import resolve_source
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.backends import onnx_providers
+    from edgecls.toolkit.data import load_dataset
+    from edgecls.toolkit.train import _load_keras_model
+
+    src = resolve_source(source, None, data)
+    run_dir = src.model_path.parent
+    paths = [Path(a) for a in artifacts] if artifacts else [run_dir / "export" / n for n in ARTIFACT_ORDER
+                                                               if (run_dir / "export" / n).exists()]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise EdgeclsError(f"artifact not found: {', '.join(missing)} (run `edgecls export {source} --int8` first)")
+    if not paths:
+        raise EdgeclsError(f"no artifacts in {run_dir / 'export'}: run `edgecls export {source} --int8` first")
+    ds = load_dataset(src.data, data_dir=src.data_dir, val_split=src.val_split, seed=src.seed)
+    x, y = ds.x_test[:limit], ds.y_test[:limit]
+    providers = None
+    notes = []
+    if device == "gpu":
+        available = onnx_providers()
+        if "CUDAExecutionProvider" in available:
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        else:
+            notes.append("--device gpu: ONNX Runtime's CUDA provider is not available here; ONNX measured on CPU")
+    cores = os.cpu_count() or 1
+    model = _load_keras_model(str(src.model_path))
+    if tuple(model.input_shape[1:]) != ds.image_shape:
+        raise EdgeclsError(f"--data {ds.name} has {ds.image_shape} images but the model takes {tuple(model.input_shape[1:])}")
+    reference = np.asarray(model.predict(x, batch_size=256, verbose=0))
+    rows = []
+    steps = len(paths) * 3 + (2 if include_original else 0)
+    step = 0
+    one = x[:1]
+    many = x[: min(batch, len(x))]
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    if include_original:
+        _progress(step, steps, "original: per-frame model(x)")
+        per_frame = time_calls(lambda: model(one, training=False), iterations=iterations, seconds=seconds)
+        step += 1
+        _progress(step, steps, "original: predict on a batch")
+        batched = time_calls(lambda: model.predict(many, verbose=0), iterations=max(iterations // 10, 5),
+                             seconds=seconds, warmup=2)
+        step += 1
+        rows.append({"format": "keras", "artifact": src.model_path.name, "size_bytes": src.model_path.stat().st_size,
+                     "accuracy": float((reference.argmax(1) == y).mean()), "agreement": 1.0,
+                     "latency_1thread": _latency(per_frame), "latency_all_cores": _latency(per_frame),
+                     "throughput_batch": float(len(many) / np.median(batched)),
+                     "latency_predict_batch": _latency(batched), "cold_start_s": None, "peak_rss_mb": None})
+    for path in paths:
+        probs = Classifier(path, threads=cores, providers=providers).predict(x)
+        row = {"format": f"{path.suffix[1:]}-{path.stem.split('_', 1)[-1]}", "artifact": path.name,
+               "size_bytes": path.stat().st_size, "accuracy": float((probs.argmax(1) == y).mean()),
+               "agreement": float((probs.argmax(1) == reference.argmax(1)).mean())}
+        for threads, key in ((1, "latency_1thread"), (cores, "latency_all_cores")):
+            _progress(step, steps, f"{path.name}: batch 1, {threads} thread(s)")
+            clf = Classifier(path, threads=threads, providers=providers)
+            row[key] = _latency(time_calls(lambda: clf.predict(one), iterations=iterations, seconds=seconds))
+            step += 1
+        _progress(step, steps, f"{path.name}: batch {len(many)}, cold start")
+        if clf.supports_batch:
+            t = time_calls(lambda: clf.predict(many), iterations=max(iterations // 10, 5), seconds=seconds, warmup=2)
+            row["throughput_batch"] = float(len(many) / np.median(t))
+        else:
+            row["throughput_batch"] = None
+        row.update(cold_start(path, x[:200], tmp))
+        step += 1
+        rows.append(row)
+    _progress(steps, steps, "done")
+    return {"source": str(src.model_path), "dataset": ds.name, "samples": int(len(y)), "batch": int(len(many)),
+            "cores": cores, "device": device, "notes": notes, "rows": rows}
+
+
+def format_table(result: dict) -> str:
+    head = (f"{'artifact':<20} {'size':>10} {'acc':>7} {'agree':>7} {'p50 1t':>8} {'p95 1t':>8} {'p99 1t':>8} "
+            f"{'p50 all':>8} {'img/s b' + str(result['batch']):>10} {'cold s':>7} {'RSS MB':>7}")
+    lines = [head, "-" * len(head)]
+    for r in result["rows"]:
+        one, allc = r["latency_1thread"], r["latency_all_cores"]
+        thr = f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-"
+        cold = f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-"
+        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
+        lines.append(f"{r['artifact']:<20} {r['size_bytes']:>10,} {r['accuracy']:>7.4f} {r['agreement']:>7.4f} "
+                     f"{one['p50_ms']:>7.3f}m {one['p95_ms']:>7.3f}m {one['p99_ms']:>7.3f}m {allc['p50_ms']:>7.3f}m "
+                     f"{thr:>10} {cold:>7} {rss:>7}")
+    lines.append("latencies in ms per image at batch 1; the keras row times model(x, training=False) per frame")
+    return "\n".join(lines + result["notes"])
+
+
+def format_markdown(result: dict) -> str:
+    lines = ["| format | size (KB) | accuracy | agreement | p50 ms (1 thread) | p95 ms | p99 ms | "
+             f"p50 ms ({result['cores']} threads) | img/s (batch {result['batch']}) | cold start s | peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        one, allc = r["latency_1thread"], r["latency_all_cores"]
+        thr = f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-"
+        cold = f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-"
+        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
+        lines.append(f"| {r['format']} | {r['size_bytes'] / 1024:.0f} | {r['accuracy']:.4f} | {r['agreement']:.4f} | "
+                     f"{one['p50_ms']:.3f} | {one['p95_ms']:.3f} | {one['p99_ms']:.3f} | {allc['p50_ms']:.3f} | "
+                     f"{thr} | {cold} | {rss} |")
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""The classify loop behind ``edgecls run``: frames in, labels out, with a summary.
+
+Example::
+
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.runner import RunOptions, run_stream
+    from edgecls.runtime.sources import open_source
+
+    clf = Classifier("model_int8.tflite", threads=1)
+    with open_source("video.mp4") as src:
+        summary = run_stream(clf, src, RunOptions(jsonl="-", headless=True))
+    print(summary["fps"], summary["latency_ms"]["total"]["p50"])
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgecls.errors import EdgeclsError
+from edgecls.runtime.stats import Reservoir
+
+
+@dataclass
+class RunOptions:
+    top_k: int = 1
+    threshold: float = 0.0        # below it the label is "unknown"
+    smooth: int = 1               # average scores over the last N frames
+    headless: bool | None = None  # None: headless when there is no display
+    save: str | None = None       # annotated video
+    jsonl: str | None = None      # path or "-" for stdout
+    max_frames: int | None = None
+    snapshot_dir: str = "."
+
+
+def display_available() -> bool:
+    """True when an OpenCV window can open (a GUI build and, on Linux, a display)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    info = cv2.getBuildInformation()
+    return any(f"{gui}" in info for gui in ("GTK", "QT", "Cocoa", "Win32 UI"))
+
+
+def draw_overlay(frame: np.ndarray, top: list[tuple[str, float]], fps: float, latency_ms: float) -> np.ndarray:
+    """Label, score, FPS and latency drawn on a copy of the frame (BGR)."""
+    out = frame if frame.ndim == 3 and frame.shape[2] == 3 else cv2.cvtColor(
+        frame, cv2.COLOR_GRAY2BGR if frame.ndim == 2 or frame.shape[2] == 1 else cv2.COLOR_BGRA2BGR)
+    out = out.copy()
+    scale = max(0.4, out.shape[1] / 900)
+    lines = [f"{label} {score:.2f}" for label, score in top] + [f"{fps:.1f} FPS  {latency_ms:.1f} ms"]
+    for i, text in enumerate(lines):
+        y = int((i + 1) * 28 * scale)
+        cv2.putText(out, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(out, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 255, 0) if i == 0 else (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+class _Outputs:
+    """The JSON-lines stream, the annotated video and the window, opened as needed."""
+
+    def __init__(self, opts: RunOptions, fps: float):
+        self.opts, self.fps = opts, fps or 30.0
+        self.jsonl = None
+        if opts.jsonl == "-":
+            self.jsonl = sys.stdout
+        elif opts.jsonl:
+            try:
+                self.jsonl = open(opts.jsonl, "w", buffering=1)
+            except OSError as exc:
+                raise EdgeclsError(f"cannot write {opts.jsonl}: {exc.strerror}") from None
+        self.writer = None
+        self.window = not (opts.headless if opts.headless is not None else not display_available())
+        self.save_tmp = None
+
+    def frame(self, frame: np.ndarray, record: dict, top, fps: float, latency: float) -> str | None:
+        """Emit one frame; return "quit" when the user asked to stop."""
+        if self.jsonl:
+            self.jsonl.write(json.dumps(record) + "\n")
+        if not (self.opts.save or self.window):
+            return None
+        annotated = draw_overlay(frame, top, fps, latency)
+        if self.opts.save:
+            if self.writer is None:
+                h, w = annotated.shape[:2]
+                target = Path(self.opts.save)
+                self.save_tmp = target.with_name(f".{target.stem}.partial{target.suffix}")
+                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if target.suffix.lower() == ".mp4" else "MJPG"))
+                self.writer = cv2.VideoWriter(str(self.save_tmp), fourcc, self.fps, (w, h))
+                if not self.writer.isOpened():
+                    raise EdgeclsError(f"cannot write video {self.opts.save}")
+            self.writer.write(annotated)
+        if self.window:
+            cv2.imshow("edgecls", annotated)
+            key = cv2.waitKey(1) & 0xFF
+            if key in (ord("q"), 27):
+                return "quit"
+            if key == ord("s"):
+                path = Path(self.opts.snapshot_dir) / f"snapshot-{record['frame']:06d}.png"
+                cv2.imwrite(str(path), annotated)
+            if key == ord(" "):
+                while (cv2.waitKey(50) & 0xFF) not in (ord(" "), ord("q"), 27):
+                    pass
+        return None
+
+    def close(self) -> None:
+        if self.jsonl and self.jsonl is not sys.stdout:
+            self.jsonl.close()
+        if self.writer is not None:
+            self.writer.release()
+            os.replace(self.save_tmp, self.opts.save)
+        if self.window:
+            cv2.destroyAllWindows()
+
+
+def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
+    """Classify every frame of ``source`` (newest frame for live sources); return the summary."""
+    opts = opts or RunOptions()
+    if opts.smooth < 1 or opts.top_k < 1:
+        raise EdgeclsError("--smooth and --top-k must be at least 1")
+    history = collections.deque(maxlen=opts.smooth)
+    stats = {k: Reservoir() for k in ("preprocess", "inference", "postprocess", "total")}
+    outputs = _Outputs(opts, getattr(source, "fps", 0.0))
+    frames, start, fps, end = 0, time.perf_counter(), 0.0, "end of stream"
+    try:
+        while opts.max_frames is None or frames < opts.max_frames:
+            frame = source.read()
+            if frame is None:
+                break
+            t0 = time.perf_counter()
+            pixels = clf.preprocess(frame)
+            t1 = time.perf_counter()
+            probs = clf.predict(pixels)[0]
+            t2 = time.perf_counter()
+            history.append(probs)
+            scores = np.mean(history, axis=0) if opts.smooth > 1 else probs
+            top = clf.top_k(scores, opts.top_k)
+            if top[0][1] < opts.threshold:
+                top = [("unknown", top[0][1])] + top[1:]
+            t3 = time.perf_counter()
+            for key, value in zip(stats, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+                stats[key].add(value * 1e3)
+            frames += 1
+            fps = frames / max(t3 - start, 1e-9)
+            record = {"frame": frames - 1, "timestamp": round(time.time(), 6),
+                      "top_k": [[label, round(score, 6)] for label, score in top],
+                      "latency_ms": {k: round(v * 1e3, 3) for k, v in
+                                     zip(("preprocess", "inference", "postprocess", "total"),
+                                         (t1 - t0, t2 - t1, t3 - t2, t3 - t0))}}
+            if getattr(source, "current", None) is not None:
+                record["source"] = str(source.current)
+            if outputs.frame(frame, record, top, fps, (t3 - t0) * 1e3) == "quit":
+                end = "quit"
+                break
+    except KeyboardInterrupt:
+        end = "interrupted"
+    finally:
+        outputs.close()
+    elapsed = time.perf_counter() - start
+    summary = {"source": source.name, "frames": frames, "dropped": int(getattr(source, "dropped", 0)),
+               "seconds": round(elapsed, 3), "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
+               "end": end, "latency_ms": {k: {q: round(v, 3) for q, v in s.percentiles().items()}
+                                          for k, s in stats.items()}}
+    error = getattr(source, "error", None)
+    if error:
+        summary["error"] = error
+    return summary
+
+
+def format_summary(s: dict) -> str:
+    lat = s["latency_ms"]
+    lines = [f"{s['frames']} frames from {s['source']} in {s['seconds']:.1f} s: {s['fps']:.1f} FPS, "
+             f"{s['dropped']} dropped ({s['end']})"]
+    for key in ("preprocess", "inference", "postprocess", "total"):
+        p = lat[key]
+        lines.append(f"  {key:<11} p50 {p['p50']:7.3f} ms  p95 {p['p95']:7.3f} ms  p99 {p['p99']:7.3f} ms")
+    return "\n".join(lines)

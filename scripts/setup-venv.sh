@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) and install edgecls with its [train,dev] extras, once per
+# pyproject.toml change. Sourced by quickstart.sh and test.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "creating $VENV with $("$PY" --version)"
+  "$PY" -m venv "$VENV"
+fi
+STAMP="$VENV/.edgecls-installed"
+WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "installing edgecls[train,dev] into $VENV (first time: a few minutes)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[train,dev]"
+  echo "$WANT" > "$STAMP"
+fi
+export PATH="$VENV/bin:$PATH"

@@ -1,0 +1,62 @@
+"""Shared fixtures: one short real training run on the embedded Fashion-MNIST sample and
+one real export of it, reused by every test that needs a trained model or artifacts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SAMPLE_EPOCHS = 4
+
+
+def run_cli(*args: str, check: bool = False, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``edgecls ARGS`` as a user would, in a fresh process."""
+    proc = subprocess.run([sys.executable, "-m", "edgecls.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"edgecls {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def sample():
+    from edgecls.toolkit.data import load_dataset
+
+    return load_dataset("fashion-mnist-mini")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A finished run directory: edge-cnn, a few epochs on fashion-mnist-mini."""
+    out = tmp_path_factory.mktemp("runs") / "mini"
+    run_cli("train", "--data", "fashion-mnist-mini", "--epochs", str(SAMPLE_EPOCHS), "--out", str(out), check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def exported(trained_run) -> Path:
+    """All six artifacts of the trained run (gate loosened: a 4-epoch model is not the point here)."""
+    run_cli("export", str(trained_run), "--int8", "--calib", "200", "--min-agreement", "0.9",
+            "--max-drop", "5", check=True)
+    return trained_run / "export"
+
+
+def tiny_npz(path: Path, sample, classes: int = 10, per_class: int = 30, test_per_class: int = 10) -> Path:
+    """A small real-image .npz (a slice of the sample dataset) for quick training runs."""
+    def pick(x, y, n):
+        idx = np.concatenate([np.flatnonzero(y == c)[:n] for c in range(classes)])
+        return x[idx], y[idx]
+
+    x_train, y_train = pick(np.concatenate([sample.x_train, sample.x_val]),
+                            np.concatenate([sample.y_train, sample.y_val]), per_class)
+    x_test, y_test = pick(sample.x_test, sample.y_test, test_per_class)
+    np.savez(path, x_train=x_train[..., 0], y_train=y_train, x_test=x_test[..., 0], y_test=y_test,
+             class_names=np.array(sample.class_names[:classes]))
+    return path

@@ -1,0 +1,95 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from conftest import SAMPLE_EPOCHS, run_cli, tiny_npz
+
+
+def test_run_directory_is_complete_and_sane(trained_run, sample):
+    files = {p.name for p in trained_run.iterdir()}
+    for name in ("model.keras", "labels.txt", "config.json", "history.csv", "metrics.json", "curves.png",
+                 "confusion_matrix.png", "misclassified.png", "samples.png"):
+        assert name in files, name
+    assert "checkpoint" not in files  # removed once the run finished
+    assert (trained_run / "labels.txt").read_text().split("\n")[:2] == ["T-shirt/top", "Trouser"]
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["data"] == "fashion-mnist-mini" and config["model"] == "edge-cnn" and config["seed"] == 0
+    assert config["versions"]["keras"].startswith("3.") and config["augmentation"]["flip"] is True
+    rows = list(csv.DictReader((trained_run / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, SAMPLE_EPOCHS + 1))
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    m = json.loads((trained_run / "metrics.json").read_text())
+    assert m["samples"] == 1000 and 0.6 < m["accuracy"] <= 1.0
+    assert np.array(m["confusion_matrix"]).sum() == 1000
+    assert np.trace(np.array(m["confusion_matrix"])) == round(m["accuracy"] * 1000)
+    assert set(m["per_class"]) == set(sample.class_names)
+    assert all(0 <= v["f1"] <= 1 for v in m["per_class"].values())
+    for png in trained_run.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_metrics_match_an_independent_computation(trained_run, sample):
+    import keras
+
+    model = keras.models.load_model(trained_run / "model.keras")
+    pred = model.predict(sample.x_test, verbose=0).argmax(1)
+    m = json.loads((trained_run / "metrics.json").read_text())
+    assert m["accuracy"] == float((pred == sample.y_test).mean())
+    c = 7  # Sneaker
+    tp = np.sum((pred == c) & (sample.y_test == c))
+    assert abs(m["per_class"]["Sneaker"]["precision"] - tp / max(np.sum(pred == c), 1)) < 1e-9
+    assert abs(m["per_class"]["Sneaker"]["recall"] - tp / 100) < 1e-9
+
+
+def test_refuses_to_overwrite_a_finished_run(trained_run):
+    proc = run_cli("train", "--out", str(trained_run), "--epochs", "1")
+    assert proc.returncode == 2 and "already holds a trained model" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_resume_after_kill_9(tmp_path, sample):
+    data = tiny_npz(tmp_path / "tiny.npz", sample, per_class=60)
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "edgecls.cli", "train", "--data", str(data), "--epochs", "4",
+            "--batch-size", "16", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
+        time.sleep(0.2)
+    time.sleep(0.5)  # now mid-way through the next epoch
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = json.loads(state.read_text())["epoch"]
+    assert 1 <= done_before < 4 and not (out / "model.keras").exists()
+
+    proc = run_cli("train", "--out", str(out), "--resume", check=True)
+    assert f"resuming {out} after epoch {done_before} of 4" in proc.stdout
+    rows = list((out / "history.csv").read_text().strip().splitlines())
+    assert len(rows) == 1 + 4  # header + exactly 4 epochs
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 4
+    assert not (out / "checkpoint").exists()
+
+
+def test_init_fine_tunes_with_a_new_head(tmp_path, trained_run, sample):
+    import keras
+
+    data = tiny_npz(tmp_path / "five.npz", sample, classes=5)
+    out = tmp_path / "ft"
+    run_cli("train", "--data", str(data), "--init", str(trained_run / "model.keras"), "--epochs", "1",
+            "--out", str(out), check=True)
+    model = keras.models.load_model(out / "model.keras")
+    base = keras.models.load_model(trained_run / "model.keras")
+    assert model.output_shape == (None, 5)
+    assert (out / "labels.txt").read_text().split() == ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
+    # the backbone started from the trained weights, not from scratch
+    assert len(model.layers) == len(base.layers)
+    conv = next(i for i, layer in enumerate(base.layers) if isinstance(layer, keras.layers.Conv2D))
+    start, tuned = base.layers[conv].get_weights()[0], model.layers[conv].get_weights()[0]
+    assert np.abs(tuned - start).max() < 0.5 * np.abs(start).max()

@@ -155,32 +155,33 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
             "cores": cores, "device": device, "notes": notes, "rows": rows}
 
 
+def _cells(r: dict) -> list[str]:
+    """One row's values as text, in the column order of both tables."""
+    one, allc = r["latency_1thread"], r["latency_all_cores"]
+    return [r["artifact"], f"{r['size_bytes'] / 1024:.0f}", f"{r['accuracy']:.4f}", f"{r['agreement']:.4f}",
+            f"{one['p50_ms']:.3f}", f"{one['p95_ms']:.3f}", f"{one['p99_ms']:.3f}", f"{allc['p50_ms']:.3f}",
+            f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-",
+            f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-",
+            f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"]
+
+
+def _headers(result: dict) -> list[str]:
+    return ["artifact", "size KB", "accuracy", "agreement", "p50 ms 1 thread", "p95 ms", "p99 ms",
+            f"p50 ms {result['cores']} threads", f"img/s batch {result['batch']}", "cold start s", "peak RSS MB"]
+
+
 def format_table(result: dict) -> str:
-    head = (f"{'artifact':<20} {'size':>10} {'acc':>7} {'agree':>7} {'p50 1t':>8} {'p95 1t':>8} {'p99 1t':>8} "
-            f"{'p50 all':>8} {'img/s b' + str(result['batch']):>10} {'cold s':>7} {'RSS MB':>7}")
-    lines = [head, "-" * len(head)]
-    for r in result["rows"]:
-        one, allc = r["latency_1thread"], r["latency_all_cores"]
-        thr = f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-"
-        cold = f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-"
-        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
-        lines.append(f"{r['artifact']:<20} {r['size_bytes']:>10,} {r['accuracy']:>7.4f} {r['agreement']:>7.4f} "
-                     f"{one['p50_ms']:>7.3f}m {one['p95_ms']:>7.3f}m {one['p99_ms']:>7.3f}m {allc['p50_ms']:>7.3f}m "
-                     f"{thr:>10} {cold:>7} {rss:>7}")
-    lines.append("latencies in ms per image at batch 1; the keras row times model(x, training=False) per frame")
+    """Aligned text; the keras row times ``model(x, training=False)`` per frame."""
+    rows = [_headers(result)] + [_cells(r) for r in result["rows"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines + result["notes"])
 
 
 def format_markdown(result: dict) -> str:
-    lines = ["| format | size (KB) | accuracy | agreement | p50 ms (1 thread) | p95 ms | p99 ms | "
-             f"p50 ms ({result['cores']} threads) | img/s (batch {result['batch']}) | cold start s | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in result["rows"]:
-        one, allc = r["latency_1thread"], r["latency_all_cores"]
-        thr = f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-"
-        cold = f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-"
-        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
-        lines.append(f"| {r['format']} | {r['size_bytes'] / 1024:.0f} | {r['accuracy']:.4f} | {r['agreement']:.4f} | "
-                     f"{one['p50_ms']:.3f} | {one['p95_ms']:.3f} | {one['p99_ms']:.3f} | {allc['p50_ms']:.3f} | "
-                     f"{thr} | {cold} | {rss} |")
+    rows = [_headers(result)] + [_cells(r) for r in result["rows"]]
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|---" + "|---:" * (len(rows[0]) - 1) + "|")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from edgecls.runtime.backends import dequantize_output, quantize_input
 from edgecls.runtime.preprocess import to_model_input
 from edgecls.runtime.runner import RunOptions, run_stream
 from edgecls.runtime.sources import LatestFrame, list_images, open_source
-from videos import FRAME_H, FRAME_W, write_video
+from edgecls.toolkit.data.video import FRAME_H, FRAME_W, write_video
 
 N_FRAMES = 60
 

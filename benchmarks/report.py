@@ -1,0 +1,120 @@
+"""Regenerate the README's results section from fresh measurements, in one command.
+
+    python benchmarks/report.py --run "full Fashion-MNIST=runs/fmnist" --run "embedded sample=runs/quickstart"
+
+For each run: `edgecls bench` (all formats beside the Keras original), the parity report of its
+export, and two plots (latency vs size per format; confusion matrix of the int8 model beside the
+original's). Results go to benchmarks/results/, and the README block between the
+`results:start` / `results:end` markers is rewritten. Runtime figures from
+benchmarks/runtime_figures.py and training figures from benchmarks/results/training.json are
+included when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def plots(name: str, run: Path, result: dict) -> list[str]:
+    import keras
+
+    from edgecls.runtime import Classifier
+    from edgecls.toolkit.data import load_dataset
+    from edgecls.toolkit.metrics import confusion_matrix
+    from edgecls.toolkit.plots import _plt, _save
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in result["rows"]:
+        ax.scatter(r["size_bytes"] / 1024, r["latency_1thread"]["p50_ms"], s=40)
+        ax.annotate(r["format"], (r["size_bytes"] / 1024, r["latency_1thread"]["p50_ms"]), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("file size (KB)")
+    ax.set_ylabel("p50 latency per image, 1 thread (ms)")
+    ax.set_title(f"{name}: latency vs size")
+    ax.grid(alpha=0.3)
+    latency_png = _save(fig, RESULTS / f"{slug(name)}-latency-vs-size.png")
+
+    ds = load_dataset(result["dataset"])
+    ref = keras.models.load_model(run / "model.keras").predict(ds.x_test, batch_size=512, verbose=0).argmax(1)
+    int8 = Classifier(run / "export" / "model_int8.tflite").predict(ds.x_test).argmax(1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
+    for ax, pred, title in ((axes[0], ref, "Keras original"), (axes[1], int8, "int8 TFLite")):
+        cm = confusion_matrix(ds.y_test, pred, ds.num_classes)
+        ax.imshow(cm, cmap="Blues")
+        ax.set_title(f"{title}: accuracy {np.trace(cm) / cm.sum():.2%}")
+        ax.set_xticks(range(ds.num_classes), ds.class_names, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(ds.num_classes), ds.class_names, fontsize=7)
+        for i in range(ds.num_classes):
+            for j in range(ds.num_classes):
+                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=6,
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+    confusion_png = _save(fig, RESULTS / f"{slug(name)}-confusion-int8-vs-original.png")
+    return [latency_png.relative_to(ROOT).as_posix(), confusion_png.relative_to(ROOT).as_posix()]
+
+
+def section(name: str, run: Path, iterations: int, seconds: float) -> str:
+    from edgecls.bench import bench, format_markdown
+
+    result = bench(str(run), iterations=iterations, seconds=seconds, echo=lambda *_: None)
+    (RESULTS / f"{slug(name)}-bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    parity = json.loads((run / "export" / "parity.json").read_text())
+    lines = [f"### {name}", "", f"`edgecls bench {run}` on {result['samples']} {result['dataset']} test images "
+             f"({result['cores']} cores):", "", format_markdown(result), "",
+             "Parity (`parity.json` of `edgecls export --int8`):", "",
+             "| artifact | size (KB) | accuracy | delta (points) | agreement | max abs diff | worst class |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r in parity["artifacts"]:
+        lines.append(f"| {r['artifact']} | {r['size_bytes'] / 1024:.0f} | {r['accuracy']:.4f} | "
+                     f"{r['accuracy_delta_points']:+.2f} | {r['agreement']:.4f} | {r['max_abs_diff']:.1e} | "
+                     f"{r['worst_class']} ({r['worst_class_delta_points']:+.1f}) |")
+    sizes = {r["artifact"]: r["size_bytes"] for r in parity["artifacts"]}
+    if "model_int8.tflite" in sizes and "model_fp32.tflite" in sizes:
+        lines += ["", f"int8/fp32 file size: TFLite {sizes['model_int8.tflite'] / sizes['model_fp32.tflite']:.2f}x, "
+                      f"ONNX {sizes.get('model_int8.onnx', 0) / sizes.get('model_fp32.onnx', 1):.2f}x."]
+    lines += [""] + [f"![{Path(p).stem}]({p})" for p in plots(name, run, result)] + [""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR (repeatable)")
+    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    parts = [f"Machine: {platform.machine()}, {platform.processor() or 'CPU'}, Python {platform.python_version()}.", ""]
+    training = RESULTS / "training.md"
+    if training.exists():
+        parts += [training.read_text().strip(), ""]
+    for spec in args.run:
+        name, run = spec.split("=", 1)
+        parts.append(section(name, Path(run), args.iterations, args.seconds))
+    runtime = RESULTS / "runtime.md"
+    if runtime.exists():
+        parts += [runtime.read_text().strip(), ""]
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    body = "\n".join(parts).strip()
+    text = text[: text.index(start) + len(start)] + "\n" + body + "\n" + text[text.index(end):]
+    readme.write_text(text)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

@@ -85,7 +85,6 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
     from edgecls.export.exporter import resolve_source
     from edgecls.runtime import Classifier
     from edgecls.runtime.backends import onnx_providers
-    from edgecls.toolkit.data import load_dataset
     from edgecls.toolkit.train import _load_keras_model
 
     src = resolve_source(source, None, data)
@@ -97,7 +96,7 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
         raise EdgeclsError(f"artifact not found: {', '.join(missing)} (run `edgecls export {source} --int8` first)")
     if not paths:
         raise EdgeclsError(f"no artifacts in {run_dir / 'export'}: run `edgecls export {source} --int8` first")
-    ds = load_dataset(src.data, data_dir=src.data_dir, val_split=src.val_split, seed=src.seed)
+    ds = src.load()
     x, y = ds.x_test[:limit], ds.y_test[:limit]
     providers = None
     notes = []

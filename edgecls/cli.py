@@ -73,12 +73,18 @@ def main(debug: bool) -> None:
     _quiet_tensorflow()
 
 
-DATA_HELP = "Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifar10, a .npz file or a folder."
+DATA_HELP = ("Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifar10, a .npz file, a folder of "
+             "IDX files, or a folder of images (class sub-folders, train/val/test, or label.N.jpg files).")
 
 
 @main.command()
 @click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where local copies of built-in datasets are.")
+@click.option("--image-size", type=int, help="Image folders: decode at SIZE x SIZE (default 224).")
+@click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
+              help="Image folders: 1 = grayscale, 3 = RGB.")
+@click.option("--resize", type=click.Choice(["stretch", "crop", "pad"]), default="stretch", show_default=True,
+              help="Image folders: how to fit images to the square input (kept in the exported metadata).")
 @click.option("--model", "model_name", default="edge-cnn", show_default=True, help="Architecture (see `edgecls models`).")
 @click.option("--epochs", type=int, help="Epochs (default per dataset: 15 mini, 20 fashion-mnist, 12 mnist, 40 cifar10).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
@@ -89,20 +95,28 @@ DATA_HELP = "Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifar
 @click.option("--patience", type=int, default=8, show_default=True, help="Early-stopping patience (val_loss).")
 @click.option("--no-augment", is_flag=True, help="Switch data augmentation off.")
 @click.option("--init", type=click.Path(dir_okay=False), help="Fine-tune from this .keras model (new head if classes differ).")
+@click.option("--weights", default="none", show_default=True,
+              help="keras.applications backbones: imagenet (downloaded by Keras), none, or a weights file.")
+@click.option("--freeze-backbone", is_flag=True, help="Train the new head only (no fine-tuning phase).")
+@click.option("--fine-tune-layers", type=int, default=30, show_default=True,
+              help="Phase 2 unfreezes the top N backbone layers (BatchNorm stays frozen).")
+@click.option("--fine-tune-epochs", type=int, help="Phase 2 epochs (default: half of --epochs).")
 @click.option("--mixed-precision", default="float32", show_default=True,
               type=click.Choice(["float32", "bfloat16", "float16"]))
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default="runs/latest", show_default=True, help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
-def train(data, data_dir, model_name, epochs, batch_size, learning_rate, weight_decay, label_smoothing,
-          val_split, patience, no_augment, init, mixed_precision, seed, out, resume, overwrite):
+def train(data, data_dir, image_size, channels, resize, model_name, epochs, batch_size, learning_rate, weight_decay, label_smoothing,
+          val_split, patience, no_augment, init, weights, freeze_backbone, fine_tune_layers, fine_tune_epochs,
+          mixed_precision, seed, out, resume, overwrite):
     """Train a classifier and write a run directory with its reports.
 
     \b
     edgecls train --data fashion-mnist --model edge-cnn --out runs/fmnist
     edgecls train --out runs/fmnist --resume          # after a crash or Ctrl-C
     edgecls train --data my_digits.npz --init runs/mnist/model.keras --out runs/mine
+    edgecls train --data PetImages --model mobilenet_v2 --weights imagenet --image-size 224 --out runs/pets
     """
     _import_keras()
     from edgecls.toolkit.train import TrainConfig, train as run_training
@@ -110,7 +124,10 @@ def train(data, data_dir, model_name, epochs, batch_size, learning_rate, weight_
     cfg = TrainConfig(data=data, out=out, model=model_name, epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, weight_decay=weight_decay, label_smoothing=label_smoothing,
                       augment=not no_augment, val_split=val_split, seed=seed, patience=patience, init=init,
-                      data_dir=data_dir, mixed_precision=mixed_precision)
+                      weights=weights, freeze_backbone=freeze_backbone, fine_tune_layers=fine_tune_layers,
+                      fine_tune_epochs=fine_tune_epochs,
+                      data_dir=data_dir, image_size=image_size, channels=int(channels), resize=resize,
+                      mixed_precision=mixed_precision)
     result = run_training(cfg, resume=resume, overwrite=overwrite)
     m = result["metrics"]
     click.echo(f"test accuracy {m['accuracy']:.4f} (macro F1 {m['macro_avg']['f1']:.4f}) after "
@@ -178,10 +195,14 @@ def models(input_size, classes):
         assert len(shape) == 3
     except (ValueError, AssertionError):
         raise EdgeclsError(f"--input-size must look like 28x28x1, got {input_size!r}") from None
-    click.echo(f"{'model':<10} {'params':>10} {'MACs':>10}  description")
+    from edgecls.toolkit.applications import APPLICATIONS
+
+    click.echo(f"{'model':<18} {'params':>10} {'MACs':>10}  description")
     for name, spec in MODELS.items():
         m = build_model(name, shape, classes)
-        click.echo(f"{name:<10} {m.count_params():>10,} {count_macs(m) / 1e6:>9.2f}M  {spec.summary}")
+        click.echo(f"{name:<18} {m.count_params():>10,} {count_macs(m) / 1e6:>9.2f}M  {spec.summary}")
+    for name, (attr, _) in APPLICATIONS.items():
+        click.echo(f"{name:<18} {'':>10} {'':>10}  keras.applications.{attr} backbone (RGB; --weights imagenet|none|FILE)")
 
 
 @main.command()
@@ -337,6 +358,35 @@ def bench(source, artifacts, data, iterations, seconds, limit, device, json_path
             fileio.write_text(path, text + "\n")
     if "-" not in (json_path, markdown_path):
         click.echo(format_table(result))
+
+
+@main.group()
+def data():
+    """Dataset utilities (split an image folder)."""
+
+
+@data.command("split")
+@click.argument("src", type=click.Path(file_okay=False))
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--ratios", default="0.64,0.16,0.2", show_default=True, help="train,val,test fractions (16:4:5).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--copy", is_flag=True, help="Copy files instead of hard-linking them.")
+def data_split(src, dest, ratios, seed, copy):
+    """Write a seeded, stratified train/val/test split of an image folder (never moves the source).
+
+    \b
+    edgecls data split PetImages pets --ratios 0.64,0.16,0.2
+    """
+    from edgecls.toolkit.data.split_folder import split_folder
+
+    try:
+        values = tuple(float(v) for v in ratios.split(","))
+    except ValueError:
+        raise EdgeclsError(f"--ratios must look like 0.64,0.16,0.2, got {ratios!r}") from None
+    counts = split_folder(src, dest, ratios=values, seed=seed, mode="copy" if copy else "link")
+    for part in ("train", "val", "test"):
+        c = counts.get(part, {})
+        click.echo(f"{part:>5}: {sum(c.values()):6d} images  " + "  ".join(f"{k}={v}" for k, v in sorted(c.items())))
 
 
 if __name__ == "__main__":

@@ -45,10 +45,16 @@ class Source:
     model_path: Path
     labels: list[str]
     data: str
-    seed: int = 0
-    val_split: float | None = None
-    data_dir: str | None = None
-    resize: str = "stretch"
+    options: dict  # load_dataset() keyword arguments (split seed, image size, resize ...)
+
+    @property
+    def resize(self) -> str:
+        return self.options.get("resize", "stretch")
+
+    def load(self):
+        from edgecls.toolkit.data import load_dataset
+
+        return load_dataset(self.data, **self.options)
 
 
 def resolve_source(source: str, labels_file: str | None, data: str | None) -> Source:
@@ -74,11 +80,12 @@ def resolve_source(source: str, labels_file: str | None, data: str | None) -> So
     data = data or config.get("data")
     if not data:
         raise EdgeclsError("--data is needed to calibrate and verify a bare .keras model")
-    same_data = data == config.get("data")
-    return Source(model_path, labels, data, seed=config.get("seed", 0),
-                  val_split=config.get("val_split") if same_data else None,
-                  data_dir=config.get("data_dir") if same_data else None,
-                  resize=config.get("resize", "stretch"))
+    from edgecls.toolkit.data import dataset_options
+
+    options = dataset_options(config)
+    if data != config.get("data"):  # another dataset: keep only how images are decoded
+        options = {k: v for k, v in options.items() if k in ("image_size", "channels", "resize", "seed")}
+    return Source(model_path, labels, data, options)
 
 
 def _sha256(path: Path) -> str:
@@ -135,7 +142,7 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
                  threads: int | None = None, echo=print) -> dict:
     """Export, embed metadata, verify against the original; raise GateError if any artifact fails."""
     from edgecls.runtime import Classifier
-    from edgecls.toolkit.data import load_dataset, stratified_sample
+    from edgecls.toolkit.data import stratified_sample
     from edgecls.toolkit.evaluate import predict
     from edgecls.toolkit.train import _load_keras_model
 
@@ -150,9 +157,9 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
     src = resolve_source(source, labels, data)
     dest = Path(out) if out else (src.model_path.parent / "export")
     model = _load_keras_model(str(src.model_path))
-    ds = load_dataset(src.data, data_dir=src.data_dir, val_split=src.val_split, seed=src.seed)
+    ds = src.load()
     _check_model(model, src, ds)
-    calib_x = ds.x_train[stratified_sample(ds.y_train, calib, src.seed)]
+    calib_x = ds.x_train[stratified_sample(ds.y_train, calib, src.options.get("seed", 0))]
     x_test, y_test = ds.x_test, ds.y_test
     if len(y_test) == 0:
         raise EdgeclsError(f"{ds.name} has no test images to verify the export on")

@@ -22,7 +22,50 @@ def export_fp32(model, path: Path, opset: int = OPSET) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         model.export(str(path), format="onnx", verbose=False, opset_version=opset)
+    _freeze_normalization_inputs(model, path)
     return path
+
+
+def _freeze_normalization_inputs(model, path: Path) -> None:
+    """Turn Normalization statistics that Keras' exporter left as graph inputs into constants.
+
+    Keras 3.15's ONNX export leaves a ``Normalization`` layer's mean and variance (e.g. inside
+    keras.applications EfficientNet) as extra graph inputs named ``<layer>/Sub/y:0`` and
+    ``<layer>/Sqrt/x:0``; ONNX Runtime then asks for them at every call.
+    """
+    import keras
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    known = {i.name for i in proto.graph.initializer}
+    dangling = [i for i in list(proto.graph.input)[1:] if i.name not in known]
+    if not dangling:
+        return
+    layers = {}
+
+    def collect(m):
+        for layer in m.layers:
+            layers[layer.name] = layer
+            if isinstance(layer, keras.Model):
+                collect(layer)
+
+    collect(model)
+    for value in dangling:
+        scope = value.name.split("/")
+        layer = next((layers[n.removesuffix("_1")] for n in reversed(scope) if n.removesuffix("_1") in layers), None)
+        if not isinstance(layer, keras.layers.Normalization) or not value.name.endswith(("Sub/y:0", "Sqrt/x:0")):
+            raise ValueError(f"ONNX export left an unresolved graph input {value.name}")
+        stat = layer.mean if value.name.endswith("Sub/y:0") else layer.variance
+        array = np.asarray(keras.ops.convert_to_numpy(stat), dtype=np.float32)
+        if value.name.endswith("Sub/y:0"):
+            array = -array  # exported as x + y with y = -mean
+        dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
+        if dims and all(dims):
+            array = array.reshape(dims)
+        proto.graph.initializer.append(numpy_helper.from_array(array, value.name))
+        proto.graph.input.remove(value)
+    onnx.save(proto, str(path))
 
 
 def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray) -> Path:

@@ -32,7 +32,7 @@ class Augmentation:
         if "mnist" in name and "fashion" not in name:
             return cls(shift=0.1, rotate=10.0, zoom=0.1, flip=False)
         if "fashion" in name:  # centred, upright garments: small shifts and mirror images only
-            return cls(shift=0.08, rotate=0.0, zoom=0.0, flip=True)
+            return cls(shift=0.04, rotate=0.0, zoom=0.0, flip=True)
         return cls(shift=0.1, rotate=10.0, zoom=0.1, flip=True)
 
     def to_dict(self) -> dict:

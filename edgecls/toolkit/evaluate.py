@@ -50,7 +50,8 @@ def evaluate_model(model_path: str, *, data: str, out: str, split: str = "test",
     from edgecls.toolkit.train import _load_keras_model
 
     model = _load_keras_model(model_path)
-    ds = load_dataset(data, data_dir=data_dir, seed=seed, val_split=val_split)
+    _, h, _, c = model.input_shape
+    ds = load_dataset(data, data_dir=data_dir, seed=seed, val_split=val_split, image_size=h, channels=c)
     if tuple(model.input_shape[1:]) != ds.image_shape:
         raise EdgeclsError(f"{model_path} takes {tuple(model.input_shape[1:])} images, "
                            f"{ds.name} has {ds.image_shape}")

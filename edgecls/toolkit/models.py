@@ -104,8 +104,8 @@ def _edge_cnn(keras, input_shape, num_classes):
 
     x = conv_bn(x, 32, kernel=3)
     x = L.MaxPooling2D()(x)
-    x = sep(x, 64)
-    x = sep(x, 128)
+    x = sep(x, 96)
+    x = sep(x, 160)
     x = L.MaxPooling2D()(x)
     x = sep(x, 256)
     x = sep(x, 256)
@@ -127,10 +127,17 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_MODEL = "edge-cnn"
 
 
-def build_model(name: str, input_shape: tuple[int, int, int], num_classes: int):
-    """Build a registered model for ``input_shape`` (H, W, C) and ``num_classes``."""
+def build_model(name: str, input_shape: tuple[int, int, int], num_classes: int, weights: str = "none"):
+    """Build a registered model or a keras.applications backbone (``weights``: none, imagenet, file)."""
+    from edgecls.toolkit.applications import APPLICATIONS, build_application
+
+    if name in APPLICATIONS:
+        return build_application(name, input_shape, num_classes, weights=weights)[0]
     if name not in MODELS:
-        raise EdgeclsError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+        names = list(MODELS) + list(APPLICATIONS)
+        raise EdgeclsError(f"unknown model {name!r}: choose one of {', '.join(names)}")
+    if weights not in ("none", None):
+        raise EdgeclsError(f"--weights applies to keras.applications backbones, not {name}")
     import keras
 
     return MODELS[name].build(keras, tuple(input_shape), num_classes)
@@ -143,7 +150,9 @@ def count_macs(model) -> int:
     L = keras.layers
     total = 0
     for layer in model.layers:
-        if isinstance(layer, L.DepthwiseConv2D):
+        if isinstance(layer, keras.Model):
+            total += count_macs(layer)
+        elif isinstance(layer, L.DepthwiseConv2D):
             _, h, w, c = layer.output.shape
             kh, kw = layer.kernel_size
             total += h * w * kh * kw * c

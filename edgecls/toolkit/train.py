@@ -51,7 +51,14 @@ class TrainConfig:
     seed: int = 0
     patience: int = 8                   # early stopping on val_loss, best weights restored
     init: str | None = None             # fine-tune from this .keras model
+    weights: str = "none"               # keras.applications backbones: imagenet, none or a file
+    freeze_backbone: bool = False       # head only (the VGG16 tutorial's recipe)
+    fine_tune_layers: int = 30          # phase 2: unfreeze the top N backbone layers
+    fine_tune_epochs: int | None = None  # phase 2 length (default: half of --epochs)
     data_dir: str | None = None
+    image_size: int | None = None       # folder datasets: decode at this size (default 224)
+    channels: int = 3                   # folder datasets: 1 (GRAY) or 3 (RGB)
+    resize: str = "stretch"             # folder datasets: stretch, crop or pad; carried to export
     mixed_precision: str = "float32"
     augmentation: dict = field(default_factory=dict)
 
@@ -135,14 +142,55 @@ class _Checkpoint:
         fileio.write_json(self.dir / "state.json", s)  # written last: it vouches for the files above
 
 
-def _compile(model, cfg: TrainConfig, steps_per_epoch: int, epochs: int):
+def _backbone_layers(model, cfg: TrainConfig) -> list:
+    """Layers that count as the pretrained backbone, or [] when the model trains from scratch.
+
+    A keras.applications backbone with weights, or any ``--init`` model: everything but
+    the head. With ``--weights none`` there is nothing to protect and all layers train.
+    """
     import keras
 
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if nested and (cfg.weights != "none" or cfg.init or cfg.freeze_backbone):
+        return nested[0].layers
+    if cfg.init:
+        return [layer for layer in model.layers[:-1] if layer.weights]
+    return []
+
+
+def plan_phases(model, cfg: TrainConfig) -> list[dict]:
+    """Frozen backbone + new head, then the top layers fine-tuned at a 10x lower rate."""
+    backbone = _backbone_layers(model, cfg)
+    if not backbone:
+        return [{"name": "train", "epochs": cfg.epochs, "lr": cfg.learning_rate, "trainable": None}]
+    head = {"name": "head (backbone frozen)", "epochs": cfg.epochs, "lr": cfg.learning_rate, "trainable": 0}
+    if cfg.freeze_backbone:
+        return [head]
+    tune = {"name": f"fine-tune top {cfg.fine_tune_layers} layers", "lr": cfg.learning_rate / 10,
+            "epochs": cfg.fine_tune_epochs or max(1, cfg.epochs // 2), "trainable": cfg.fine_tune_layers}
+    return [head, tune]
+
+
+def _set_trainable(model, cfg: TrainConfig, top: int | None) -> None:
+    """Freeze the backbone but its top ``top`` layers; BatchNorm stays in inference mode."""
+    import keras
+
+    if top is None:
+        return
+    layers = _backbone_layers(model, cfg)
+    for i, layer in enumerate(layers):
+        layer.trainable = i >= len(layers) - top and not isinstance(layer, keras.layers.BatchNormalization)
+
+
+def _compile(model, cfg: TrainConfig, steps_per_epoch: int, epochs: int, lr: float | None = None):
+    import keras
+
+    lr = lr or cfg.learning_rate
     total = max(steps_per_epoch * epochs, 1)
     warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=cfg.learning_rate / 10, decay_steps=max(total - warmup, 1),
-        warmup_target=cfg.learning_rate, warmup_steps=warmup)
+        initial_learning_rate=lr / 10, decay_steps=max(total - warmup, 1),
+        warmup_target=lr, warmup_steps=warmup)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -182,7 +230,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, ve
 
     from edgecls.toolkit.augment import Augmentation
     from edgecls.toolkit.backend import banner, versions
-    from edgecls.toolkit.data import load_dataset
+    from edgecls.toolkit.data import dataset_options, load_dataset
     from edgecls.toolkit.evaluate import evaluate_arrays
     from edgecls.toolkit.models import build_model, count_macs
     from edgecls.toolkit.pipeline import make_batches
@@ -199,7 +247,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, ve
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise EdgeclsError("--epochs and --batch-size must be positive")
 
-    ds = load_dataset(cfg.data, data_dir=cfg.data_dir, val_split=cfg.val_split, seed=cfg.seed)
+    ds = load_dataset(cfg.data, **dataset_options(asdict(cfg)))
     print(ds.summary(), flush=True)
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(PRECISIONS[cfg.mixed_precision])
@@ -217,29 +265,46 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, ve
         if cfg.init:
             model = _from_init(cfg.init, ds.image_shape, ds.num_classes)
         else:
-            model = build_model(cfg.model, ds.image_shape, ds.num_classes)
-        _compile(model, cfg, len(train_batches), cfg.epochs)
+            model = build_model(cfg.model, ds.image_shape, ds.num_classes, weights=cfg.weights)
         fileio.write_json(out / "config.json", asdict(cfg) | {"dataset": ds.name, "class_names": ds.class_names,
                                                           "split": ds.split, "image_shape": ds.image_shape,
                                                           "versions": versions()})
     fileio.write_text(out / "labels.txt", "\n".join(ds.class_names) + "\n")
+    if ds.skipped:
+        fileio.write_text(out / "skipped.txt", "\n".join(ds.skipped) + "\n")
     print(banner(cfg.batch_size, cfg.mixed_precision), flush=True)
     print(f"model {model.name}: {model.count_params():,} parameters, {count_macs(model) / 1e6:.2f}M MACs/image",
           flush=True)
 
     ckpt = _Checkpoint(out, cfg.patience, state)
+    s = ckpt.state
+    s.setdefault("phase", 0)
+    s.setdefault("phase_start", 0)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
+    phases = plan_phases(model, cfg)
     try:
-        if ckpt.state["epoch"] < cfg.epochs and ckpt.state["wait"] < cfg.patience:
-            model.fit(train_batches, validation_data=val_batches, epochs=cfg.epochs,
-                      initial_epoch=ckpt.state["epoch"], callbacks=[ckpt.callback], verbose=verbose)
+        for i, phase in enumerate(phases):
+            if i < s["phase"]:
+                continue
+            if state is None or i > state["phase"]:  # a fresh phase; a resumed one is compiled already
+                if i > 0 and (ckpt.dir / "best.weights.h5").is_file():
+                    model.load_weights(ckpt.dir / "best.weights.h5")
+                _set_trainable(model, cfg, phase["trainable"])
+                _compile(model, cfg, len(train_batches), phase["epochs"], lr=phase["lr"])
+                s.update(phase=i, phase_start=s["epoch"], wait=0)
+            end = s["phase_start"] + phase["epochs"]
+            if len(phases) > 1:
+                print(f"phase {i + 1}/{len(phases)}: {phase['name']}, epochs {s['epoch'] + 1}-{end}, "
+                      f"learning rate {phase['lr']:g}", flush=True)
+            if s["epoch"] < end and s["wait"] < cfg.patience:
+                model.fit(train_batches, validation_data=val_batches, epochs=end,
+                          initial_epoch=s["epoch"], callbacks=[ckpt.callback], verbose=verbose)
     except KeyboardInterrupt:
         raise EdgeclsError(
             f"interrupted after epoch {ckpt.state['epoch']}; the checkpoint is kept: continue with "
             f"`edgecls train --out {out} --resume`", exit_code=130) from None
 
-    s = ckpt.state
     if (ckpt.dir / "best.weights.h5").is_file():
         model.load_weights(ckpt.dir / "best.weights.h5")
     keras.mixed_precision.set_global_policy("float32")

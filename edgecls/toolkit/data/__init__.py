@@ -24,7 +24,7 @@ from edgecls.toolkit.data.builtin import (
 from edgecls.toolkit.data.dataset import Dataset, build_dataset
 from edgecls.toolkit.data.split import stratified_sample, stratified_split
 
-__all__ = ["Dataset", "BUILTIN", "load_dataset", "stratified_split", "stratified_sample"]
+__all__ = ["Dataset", "BUILTIN", "load_dataset", "dataset_options", "stratified_split", "stratified_sample"]
 
 BUILTIN = ("fashion-mnist-mini", "fashion-mnist", "mnist", "cifar10")
 DEFAULT_VAL_SPLIT = 0.1
@@ -43,11 +43,16 @@ def load_dataset(
     data_dir: str | os.PathLike | None = None,
     val_split: float | None = None,
     seed: int = 0,
+    image_size: int | None = None,
+    channels: int = 3,
+    resize: str = "stretch",
 ) -> Dataset:
     """Load a dataset by built-in name or path and split it (seeded, stratified).
 
-    ``spec`` is one of :data:`BUILTIN`, a ``.npz`` file, or a folder holding the four
-    MNIST-style IDX files (an optional ``labels.txt`` names the classes).
+    ``spec`` is one of :data:`BUILTIN`, a ``.npz`` file, a folder holding the four
+    MNIST-style IDX files (an optional ``labels.txt`` names the classes), or a folder of
+    images (see :mod:`edgecls.toolkit.data.folder`), decoded at ``image_size`` with
+    ``channels`` (1 or 3) and the ``resize`` mode (stretch, crop, pad).
     """
     val_split = DEFAULT_VAL_SPLIT if val_split is None else val_split
     if not 0.0 < val_split < 0.9:
@@ -76,4 +81,16 @@ def load_dataset(
         if names is None and "fashion" in path.name.lower():
             names = FASHION_CLASSES
         return build_dataset(path.name, names, train, test, **common)
-    raise EdgeclsError(f"{path}: no IDX files (train-images-idx3-ubyte ...) in this folder")
+    from edgecls.toolkit.data.folder import load_folder
+
+    size = image_size or 224
+    if channels not in (1, 3):
+        raise EdgeclsError(f"--channels must be 1 or 3, got {channels}")
+    return load_folder(path, image_size=(size, size), color="GRAY" if channels == 1 else "RGB",
+                       resize=resize, val_split=val_split, seed=seed)
+
+
+def dataset_options(config: dict) -> dict:
+    """The load_dataset() keyword arguments recorded in a run's config.json."""
+    keys = ("data_dir", "val_split", "seed", "image_size", "channels", "resize")
+    return {k: config[k] for k in keys if config.get(k) is not None}

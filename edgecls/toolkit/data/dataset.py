@@ -28,6 +28,7 @@ class Dataset:
     y_test: np.ndarray
     spec: str = ""
     split: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)  # unreadable files of a folder dataset
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -1,0 +1,86 @@
+"""Transfer learning backbones from ``keras.applications``, wrapped for edgecls.
+
+Each wrapped model still takes raw uint8 RGB pixels: the backbone's own preprocessing
+(scaling to [-1, 1], or Caffe-style BGR with mean subtraction) is a layer inside the
+model, built from int8-friendly ops, so every export keeps the uint8-in contract.
+
+Example::
+
+    model, backbone = build_application("mobilenet_v2", (224, 224, 3), 2, weights="none")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgecls.errors import EdgeclsError
+
+# name -> (keras.applications attribute, preprocessing: "tf" [-1, 1], "caffe" BGR - mean, "builtin")
+APPLICATIONS = {
+    "mobilenet_v2": ("MobileNetV2", "tf"),
+    "mobilenet_v3_small": ("MobileNetV3Small", "builtin"),
+    "mobilenet_v3_large": ("MobileNetV3Large", "builtin"),
+    "efficientnet_b0": ("EfficientNetB0", "builtin"),
+    "vgg16": ("VGG16", "caffe"),
+    "resnet50": ("ResNet50", "caffe"),
+}
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+def _weights(name: str, weights: str):
+    if weights in ("none", "", None):
+        return None
+    if weights == "imagenet":
+        return "imagenet"
+    if not Path(weights).is_file():
+        raise EdgeclsError(f"--weights: no such file {weights} (use imagenet, none or a weights file)")
+    return str(weights)
+
+
+def _preprocess(keras, x, mode: str):
+    L = keras.layers
+    if mode == "tf":
+        return L.Rescaling(1.0 / 127.5, offset=-1.0, name="backbone_preprocess")(x)
+    x = L.Rescaling(1.0, name="to_float")(x)
+    if mode == "caffe":  # RGB -> BGR and mean subtraction as one fixed 1x1 convolution
+        kernel = np.zeros((1, 1, 3, 3), np.float32)
+        for out_c, in_c in enumerate((2, 1, 0)):
+            kernel[0, 0, in_c, out_c] = 1.0
+        conv = L.Conv2D(3, 1, name="backbone_preprocess", trainable=False)
+        x = conv(x)
+        conv.set_weights([kernel, -np.array(CAFFE_MEAN_BGR, np.float32)])
+    return x
+
+
+def build_application(name: str, input_shape, num_classes: int, weights: str = "none", dropout: float = 0.2):
+    """Backbone (global-average pooled) + dropout + softmax head; return (model, backbone)."""
+    import keras
+
+    attr, mode = APPLICATIONS[name]
+    if input_shape[-1] != 3:
+        raise EdgeclsError(f"{name} needs RGB input: train with --channels 3")
+    kwargs = {"include_preprocessing": True} if mode == "builtin" and name.startswith("mobilenet_v3") else {}
+    try:
+        backbone = getattr(keras.applications, attr)(include_top=False, weights=_weights(name, weights),
+                                                     input_shape=tuple(input_shape), pooling="avg", **kwargs)
+    except EdgeclsError:
+        raise
+    except Exception as exc:
+        if weights == "imagenet":
+            raise EdgeclsError(
+                f"cannot get ImageNet weights for {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                f"offline, download Keras' {attr} no-top weights file once and put it in ~/.keras/models/, "
+                f"or pass --weights PATH, or --weights none") from None
+        raise EdgeclsError(f"cannot build {name} for input {tuple(input_shape)}: {str(exc).splitlines()[0][:160]}") from None
+    if weights in ("none", "", None):  # from scratch: BN statistics must follow within a short run
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
+    inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="pixels")
+    x = _preprocess(keras, inputs, mode)
+    x = backbone(x)
+    x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name=f"{name}_classifier"), backbone

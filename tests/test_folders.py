@@ -1,0 +1,174 @@
+"""Image-folder datasets, the split command, corrupt files, channels, keras.applications backbones."""
+
+import hashlib
+import json
+import urllib.error
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from edgecls.errors import EdgeclsError
+from edgecls.toolkit.data import load_dataset
+from edgecls.toolkit.data.split_folder import split_folder
+
+CLASSES = ["Sneaker", "Sandal", "Bag"]
+
+
+def write_folder(root: Path, sample, layout: str = "classes", per_class: int = 20, size: int = 40) -> Path:
+    """Real Fashion-MNIST photos as JPEG/PNG files in one of the three layouts."""
+    x = np.concatenate([sample.x_train, sample.x_val])
+    y = np.concatenate([sample.y_train, sample.y_val])
+    for name in CLASSES:
+        c = sample.class_names.index(name)
+        for n, i in enumerate(np.flatnonzero(y == c)[:per_class]):
+            image = cv2.cvtColor(cv2.resize(x[i], (size, size)), cv2.COLOR_GRAY2BGR)
+            label = name.lower()
+            if layout == "flat":
+                path = root / f"{label}{'.' if n % 2 else '_'}{n}.jpg"
+            elif layout == "split":
+                path = root / ("train" if n % 5 < 3 else "validation" if n % 5 == 3 else "test") / label / f"{n}.png"
+            else:
+                path = root / label / f"{n}.{'jpg' if n % 2 else 'png'}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), image)
+    return root
+
+
+def tree_digest(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("layout", ["classes", "flat", "split"])
+def test_each_layout(tmp_path, sample, layout):
+    root = write_folder(tmp_path / "photos", sample, layout)
+    ds = load_dataset(str(root), image_size=32)
+    assert ds.class_names == ["bag", "sandal", "sneaker"]
+    assert ds.image_shape == (32, 32, 3)
+    total = len(ds.y_train) + len(ds.y_val) + len(ds.y_test)
+    assert total == 60
+    if layout == "split":  # the user's split is kept as given
+        assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (36, 12, 12)
+        assert ds.split["source"] == "given by the dataset"
+    else:
+        assert np.bincount(ds.y_test).tolist() == [4, 4, 4]
+
+
+def test_hidden_files_and_symlink_loops_are_ignored(tmp_path, sample):
+    root = write_folder(tmp_path / "photos", sample)
+    (root / "bag" / ".DS_Store").write_bytes(b"junk")
+    (root / "bag" / "loop").symlink_to(root / "bag", target_is_directory=True)
+    ds = load_dataset(str(root), image_size=32)
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 60 and not ds.skipped
+
+
+def test_corrupt_files_are_skipped_and_listed(tmp_path, sample):
+    root = write_folder(tmp_path / "photos", sample)
+    (root / "bag" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    good = (root / "sandal" / "1.jpg").read_bytes()
+    (root / "sandal" / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (root / "sneaker" / "empty.png").write_bytes(b"")
+    out = tmp_path / "run"
+    proc = run_cli("train", "--data", str(root), "--image-size", "32", "--epochs", "1", "--out", str(out), check=True)
+    skipped = (out / "skipped.txt").read_text().split()
+    assert any(s.endswith("broken.jpg") for s in skipped) and any(s.endswith("empty.png") for s in skipped)
+    assert "warning: skipped" in proc.stderr and proc.stderr.count("warning: skipped") == 1
+
+
+def test_class_without_readable_images(tmp_path, sample):
+    root = write_folder(tmp_path / "photos", sample)
+    (root / "empty-class").mkdir()
+    (root / "empty-class" / "x.jpg").write_bytes(b"garbage")
+    with pytest.raises(EdgeclsError, match="class 'empty-class' has no readable images"):
+        load_dataset(str(root), image_size=32)
+
+
+def test_channel_normalisation(tmp_path, sample):
+    root = tmp_path / "mixed"
+    for label, maker in (("gray", lambda im: im), ("rgba", lambda im: cv2.cvtColor(im, cv2.COLOR_GRAY2BGRA)),
+                         ("rgb", lambda im: cv2.cvtColor(im, cv2.COLOR_GRAY2BGR))):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            cv2.imwrite(str(root / label / f"{i}.png"), maker(sample.x_test[i][..., 0]))
+    rgb = load_dataset(str(root), image_size=28, channels=3)
+    gray = load_dataset(str(root), image_size=28, channels=1)
+    assert rgb.image_shape == (28, 28, 3) and gray.image_shape == (28, 28, 1)
+    every = np.concatenate([gray.x_train, gray.x_val, gray.x_test])
+    # every variant of the same picture decodes to the same gray pixels
+    assert {bytes(img) for img in every} <= {bytes(im) for im in sample.x_test[:6]}
+
+
+def test_split_command(tmp_path, sample):
+    src = write_folder(tmp_path / "src", sample, "flat")
+    before = tree_digest(src)
+    proc = run_cli("data", "split", str(src), str(tmp_path / "a"), check=True)
+    run_cli("data", "split", str(src), str(tmp_path / "b"), check=True)
+    assert tree_digest(src) == before  # never touches the source
+    assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")  # deterministic
+    for part, n in (("train", 13), ("val", 3), ("test", 4)):  # 16:4:5 of 20 per class
+        for label in ("bag", "sandal", "sneaker"):
+            assert len(list((tmp_path / "a" / part / label).iterdir())) == n, (part, label)
+    assert "train:     39 images" in proc.stdout
+    counts = split_folder(src, tmp_path / "c", seed=1, mode="copy")
+    assert tree_digest(tmp_path / "c") != tree_digest(tmp_path / "a")
+    assert sum(sum(c.values()) for c in counts.values()) == 60
+    bad = run_cli("data", "split", str(src), str(tmp_path / "a"))
+    assert bad.returncode == 2 and "not empty" in bad.stderr
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
+                                  "vgg16", "resnet50"])
+def test_every_backbone_builds_and_exports_to_int8(tmp_path, name):
+    import keras
+
+    from edgecls.export.exporter import _check_model
+    from edgecls.export import onnx_export, tflite
+    from edgecls.runtime import Classifier
+    from edgecls.toolkit.models import build_model
+
+    model = build_model(name, (32, 32, 3), 3)
+    x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    reference = np.asarray(model.predict(x, verbose=0))
+    twin = tflite.float_input_twin(model)
+    saved = tflite.write_saved_model(twin, tmp_path / "sm")
+    (tmp_path / "m.tflite").write_bytes(tflite.convert(saved, "int8", calib=x))
+    onnx_export.export_fp32(model, tmp_path / "m.onnx")
+    onnx_export.quantize_int8(tmp_path / "m.onnx", tmp_path / "m8.onnx", x)
+    for path in ("m.tflite", "m8.onnx"):
+        probs = Classifier(tmp_path / path, labels=["a", "b", "c"]).predict(x)
+        assert probs.shape == (8, 3) and np.abs(probs - reference).max() < 0.2, path
+
+
+def test_offline_imagenet_weights_message(tmp_path, monkeypatch):
+    import urllib.request
+
+    from edgecls.toolkit.models import build_model
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(EdgeclsError, match=r"cannot get ImageNet weights for mobilenet_v2.*~/.keras/models/.*--weights PATH"):
+        build_model("mobilenet_v2", (96, 96, 3), 2, weights="imagenet")
+
+
+def test_transfer_learning_two_phases_and_export(tmp_path, sample):
+    """--init from a trained model on a folder dataset: head first, then fine-tuning; exports to int8."""
+    root = write_folder(tmp_path / "photos", sample, per_class=40, size=28)
+    base = tmp_path / "base"
+    run_cli("train", "--data", str(root), "--image-size", "28", "--channels", "1", "--epochs", "1",
+            "--out", str(base), check=True)
+    out = tmp_path / "ft"
+    proc = run_cli("train", "--data", str(root), "--image-size", "28", "--channels", "1", "--init",
+                   str(base / "model.keras"), "--epochs", "2", "--fine-tune-epochs", "1", "--out", str(out), check=True)
+    assert "phase 1/2: head (backbone frozen)" in proc.stdout and "phase 2/2: fine-tune top 30 layers" in proc.stdout
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 3
+    config = json.loads((out / "config.json").read_text())
+    assert config["image_size"] == 28 and config["resize"] == "stretch"
+    run_cli("export", str(out), "--formats", "tflite-int8,onnx-int8", "--calib", "30", "--max-drop", "100",
+            "--min-agreement", "0", check=True)
+    assert (out / "export" / "model_int8.tflite").exists()

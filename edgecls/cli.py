@@ -157,10 +157,12 @@ def evaluate(model_path, data, data_dir, split, out):
 @main.command()
 @click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
 @click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--image-size", type=int, help="Image folders: decode at SIZE x SIZE (default 224).")
+@click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True)
 @click.option("--out", default="runs/inspect", show_default=True)
 @click.option("--sample", type=int, default=2000, show_default=True, help="Images in the PCA / t-SNE views.")
 @click.option("--no-tsne", is_flag=True, help="Skip t-SNE (the slow part).")
-def inspect(data, data_dir, out, sample, no_tsne):
+def inspect(data, data_dir, image_size, channels, out, sample, no_tsne):
     """Class counts, a sample grid and PCA / t-SNE views of a dataset.
 
     \b
@@ -169,7 +171,7 @@ def inspect(data, data_dir, out, sample, no_tsne):
     from edgecls.toolkit.data import load_dataset
     from edgecls.toolkit.inspect_data import inspect_dataset
 
-    ds = load_dataset(data, data_dir=data_dir)
+    ds = load_dataset(data, data_dir=data_dir, image_size=image_size, channels=int(channels))
     click.echo(ds.summary())
     info = inspect_dataset(ds, out, sample=sample, tsne=not no_tsne)
     for name, count in info["counts"]["train"].items():

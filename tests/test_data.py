@@ -105,7 +105,7 @@ def test_missing_arrays_and_paths(tmp_path):
         load_dataset(str(path))
     with pytest.raises(EdgeclsError, match="not found"):
         load_dataset(str(tmp_path / "nope"))
-    with pytest.raises(EdgeclsError, match="no IDX files"):
+    with pytest.raises(EdgeclsError, match="no dataset here: expected the four IDX files"):
         load_dataset(str(tmp_path))
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgecls.errors import EdgeclsError
 from edgecls.runtime.preprocess import to_model_input
-from edgecls.runtime.sources import IMAGE_SUFFIXES, list_images
+from edgecls.runtime.sources import list_images
 from edgecls.toolkit.data.dataset import Dataset, build_dataset
 from edgecls.toolkit.data.split import stratified_split
 
@@ -58,7 +58,8 @@ def scan_folder(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], str]:
         if match:
             items.append((f, match["label"]))
     if not items:
-        raise EdgeclsError(f"{root}: no class folders and no files named <label>.<n>{'|'.join(sorted(IMAGE_SUFFIXES))}")
+        raise EdgeclsError(f"{root}: no dataset here: expected the four IDX files, class sub-folders of images, "
+                           f"or image files named <label>.<n>.jpg")
     return {"all": items}, "flat <label>.<n> files"
 
 

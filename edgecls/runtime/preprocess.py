@@ -37,16 +37,31 @@ def convert_color(image: np.ndarray, color: str, source: str = "BGR") -> np.ndar
     return out[:, :, None] if out.ndim == 2 else out
 
 
-def resize(image: np.ndarray, height: int, width: int, mode: str = "stretch") -> np.ndarray:
-    """Resize to (height, width): ``stretch``, ``crop`` (center crop to the aspect) or ``pad``."""
+def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The centred region with the aspect of (height, width), as a view (no copy).
+
+    When the image is at least twice the target size the region is the largest integer
+    multiple of it (at most one block smaller than the full crop), so the area average
+    that follows is exact and about 8x faster in OpenCV.
+    """
     h, w = image.shape[:2]
-    channels = image.shape[2] if image.ndim == 3 else None
-    if mode == "crop":
+    k = min(h // height, w // width)
+    if k >= 2:
+        ch, cw = k * height, k * width
+    else:
         scale = max(height / h, width / w)
         ch, cw = min(h, round(height / scale)), min(w, round(width / scale))
-        top, left = (h - ch) // 2, (w - cw) // 2
-        image = image[top : top + ch, left : left + cw]
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[top : top + ch, left : left + cw]
+
+
+def resize(image: np.ndarray, height: int, width: int, mode: str = "stretch") -> np.ndarray:
+    """Resize to (height, width): ``stretch``, ``crop`` (:func:`center_crop` first) or ``pad``."""
+    channels = image.shape[2] if image.ndim == 3 else None
+    if mode == "crop":
+        image = center_crop(image, height, width)
     elif mode == "pad":
+        h, w = image.shape[:2]
         scale = min(height / h, width / w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         inner = resize(image, nh, nw, "stretch")
@@ -70,6 +85,8 @@ def to_model_input(frame: np.ndarray, height: int, width: int, color: str, resiz
     frame = np.asarray(frame)
     if frame.dtype != np.uint8:
         raise EdgeclsError(f"expected a uint8 image, got {frame.dtype}")
-    resized = resize(frame, height, width, resize_mode)  # resize first: colour maths on fewer pixels
-    out = convert_color(resized, color, source)
-    return np.ascontiguousarray(out)
+    if resize_mode == "crop":  # a view: colour conversion then touches only the pixels kept
+        frame, resize_mode = center_crop(frame, height, width), "stretch"
+    if color == "GRAY":  # one channel to resize instead of three or four
+        return np.ascontiguousarray(resize(convert_color(frame, color, source), height, width, resize_mode))
+    return np.ascontiguousarray(convert_color(resize(frame, height, width, resize_mode), color, source))

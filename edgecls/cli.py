@@ -50,7 +50,12 @@ def _import_keras() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import keras  # noqa: F401
+        import keras
+
+        if keras.backend.backend() == "tensorflow":  # device discovery prints its own cuInit notices
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,10 +70,9 @@ def _progress(i: int, total: int, text: str) -> None:
         sys.stderr.write("\n")
 
 
-def cold_start(path: Path, images: np.ndarray, tmp: Path) -> dict:
-    """Import + load + first inference, and peak RSS after ``images``, in a fresh process."""
-    np.save(tmp / "bench_inputs.npy", images)
-    proc = subprocess.run([sys.executable, "-c", COLD_START, str(path), str(tmp / "bench_inputs.npy")],
+def cold_start(path: Path, images_npy: Path) -> dict:
+    """Import + load + first inference, and peak RSS after the saved images, in a fresh process."""
+    proc = subprocess.run([sys.executable, "-c", COLD_START, str(path), str(images_npy)],
                           capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise EdgeclsError(f"{path}: cold-start run failed: {proc.stderr.strip().splitlines()[-1][:200]}")
@@ -117,7 +117,9 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
     step = 0
     one = x[:1]
     many = x[: min(batch, len(x))]
-    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    inputs_dir = tempfile.TemporaryDirectory(prefix="edgecls-bench-")  # removed when collected
+    images_npy = Path(inputs_dir.name) / "inputs.npy"
+    np.save(images_npy, x[:200])  # what every cold-start process classifies
     if include_original:
         _progress(step, steps, "original: per-frame model(x)")
         per_frame = time_calls(lambda: model(one, training=False), iterations=iterations, seconds=seconds)
@@ -147,10 +149,11 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
             row["throughput_batch"] = float(len(many) / np.median(t))
         else:
             row["throughput_batch"] = None
-        row.update(cold_start(path, x[:200], tmp))
+        row.update(cold_start(path, images_npy))
         step += 1
         rows.append(row)
     _progress(steps, steps, "done")
+    inputs_dir.cleanup()
     return {"source": str(src.model_path), "dataset": ds.name, "samples": int(len(y)), "batch": int(len(many)),
             "cores": cores, "device": device, "notes": notes, "rows": rows}
 

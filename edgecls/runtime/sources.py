@@ -66,13 +66,24 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+def load_image(path: Path) -> np.ndarray | None:
+    """An image file as OpenCV reads it (BGR, BGRA or GRAY, 8-bit), or None if unreadable."""
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+    if image is None or image.size == 0:
+        return None
+    if image.dtype == np.uint16:  # 16-bit PNG/TIFF
+        return (image // 257).astype(np.uint8)
+    return image if image.dtype == np.uint8 else None
+
+
 def read_image(path: Path) -> np.ndarray:
-    """An image file as OpenCV reads it (BGR, BGRA or GRAY), or EdgeclsError."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    """Like :func:`load_image`, but an unreadable file is an EdgeclsError."""
+    image = load_image(path)
     if image is None:
         raise EdgeclsError(f"cannot read image {path} (missing, unreadable or not an image)")
-    if image.dtype != np.uint8:  # 16-bit PNG/TIFF
-        image = (image / 257).astype(np.uint8) if image.dtype == np.uint16 else image.astype(np.uint8)
     return image
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgecls.errors import EdgeclsError
 from edgecls.runtime.preprocess import to_model_input
-from edgecls.runtime.sources import list_images
+from edgecls.runtime.sources import list_images, load_image
 from edgecls.toolkit.data.dataset import Dataset, build_dataset
 from edgecls.toolkit.data.split import stratified_split
 
@@ -65,17 +65,8 @@ def scan_folder(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], str]:
 
 def decode(path: Path, height: int, width: int, color: str, resize: str) -> np.ndarray | None:
     """One file as (height, width, C) uint8 in the model's colour order, or None if unreadable."""
-    try:
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        return None
-    if image is None or image.size == 0:
-        return None
-    if image.dtype == np.uint16:
-        image = (image // 257).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        return None
-    return to_model_input(image, height, width, color, resize)
+    image = load_image(path)
+    return None if image is None else to_model_input(image, height, width, color, resize)
 
 
 def decode_all(paths: list[Path], height: int, width: int, color: str, resize: str,

@@ -3,23 +3,19 @@
 Debian's `dataset-fashion-mnist` puts it in /usr/share/datasets/fashion-mnist (.ci/run
 installs it when it can). Two checks:
 - the embedded-sample model's int8 artifacts against its original on all 10 000 images;
-- the committed full Fashion-MNIST model (benchmarks/models/, edge-cnn, 92.84% test
-  accuracy) exported here. fp32 is held to the export issue's thresholds (agreement >= 99.9%,
-  max |dp| <= 1e-4). int8 measured 99.07% agreement and -0.05 points; the issue's target is
-  99.5%, not reached yet, so the gate here is the default export gate tightened on accuracy
-  (drop <= 0.3 points, agreement >= 99.0%), which this export meets every time (it is
-  deterministic: seeded calibration sample).
+- the committed full Fashion-MNIST model (benchmarks/models/, edge-cnn, 93.66% test
+  accuracy) exported here and held to the export issue's thresholds: int8 agreement >= 99.5%,
+  accuracy drop <= 0.3 points, file <= 0.30x the fp32 one; fp32 agreement >= 99.9%, max |dp|
+  <= 1e-4. Measured: int8 99.69% agreement, -0.10 points, 0.28x (TFLite) / 0.29x (ONNX). The
+  export is deterministic (seeded calibration sample), so the margins hold every time.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import FULL_MODEL, cli
@@ -51,13 +47,14 @@ def test_sample_model_int8_parity_on_real_test_set(sample_run):
 def test_full_model_meets_export_thresholds(tmp_path):
     run = tmp_path / "full"
     shutil.copytree(FULL_MODEL, run)
-    cli("export", str(run), "--int8", "--data", "fashion-mnist", "--max-drop", "0.3", "--min-agreement", "0.99")
+    cli("export", str(run), "--int8", "--data", "fashion-mnist", "--max-drop", "0.3", "--min-agreement", "0.995")
     report = json.loads((run / "export" / "parity.json").read_text())
     rows = {r["artifact"]: r for r in report["artifacts"]}
     assert report["test_samples"] == 10000
     for name in ("model_int8.tflite", "model_int8.onnx"):
-        assert rows[name]["agreement"] >= 0.99 and rows[name]["accuracy_delta_points"] >= -0.3
-        assert rows[name]["size_bytes"] < 0.35 * rows["model_fp32.tflite"]["size_bytes"]
+        assert rows[name]["agreement"] >= 0.995 and rows[name]["accuracy_delta_points"] >= -0.3
+        fp32 = rows[name.replace("int8", "fp32")]["size_bytes"]
+        assert rows[name]["size_bytes"] <= 0.30 * fp32
     for name in ("model_fp32.tflite", "model_fp32.onnx"):
         assert rows[name]["agreement"] >= 0.999 and rows[name]["max_abs_diff"] <= 1e-4
     Path(".benchmarks").mkdir(exist_ok=True)

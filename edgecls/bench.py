@@ -86,7 +86,8 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
     from edgecls.export.exporter import resolve_source
     from edgecls.runtime import Classifier
     from edgecls.runtime.backends import onnx_providers
-    from edgecls.toolkit.train import _load_keras_model
+    from edgecls.toolkit.modelfile import load_model
+    from edgecls.toolkit.evaluate import predict
 
     src = resolve_source(source, None, data)
     run_dir = src.model_path.parent
@@ -108,10 +109,10 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
         else:
             notes.append("--device gpu: ONNX Runtime's CUDA provider is not available here; ONNX measured on CPU")
     cores = os.cpu_count() or 1
-    model = _load_keras_model(str(src.model_path))
+    model = load_model(str(src.model_path))
     if tuple(model.input_shape[1:]) != ds.image_shape:
         raise EdgeclsError(f"--data {ds.name} has {ds.image_shape} images but the model takes {tuple(model.input_shape[1:])}")
-    reference = np.asarray(model.predict(x, batch_size=256, verbose=0))
+    reference = predict(model, x)
     rows = []
     steps = len(paths) * 3 + (2 if include_original else 0)
     step = 0

@@ -42,6 +42,9 @@ def _import_keras() -> None:
     oneDNN and CUDA notices) ignore TF_CPP_MIN_LOG_LEVEL; they would bury the one-line
     errors this CLI promises. ``--debug`` keeps them.
     """
+    from edgecls.toolkit.distribute import prepare_environment
+
+    prepare_environment()
     if os.environ.get("EDGECLS_DEBUG"):
         import keras  # noqa: F401
         return
@@ -91,11 +94,12 @@ DATA_HELP = ("Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifa
 @click.option("--resize", type=click.Choice(["stretch", "crop", "pad"]), default="stretch", show_default=True,
               help="Image folders: how to fit images to the square input (kept in the exported metadata).")
 @click.option("--model", "model_name", default="edge-cnn", show_default=True, help="Architecture (see `edgecls models`).")
-@click.option("--epochs", type=int, help="Epochs (default per dataset: 15 mini, 20 fashion-mnist, 12 mnist, 40 cifar10).")
+@click.option("--epochs", type=int, help="Epochs (default per dataset: 15 mini, 40 fashion-mnist, 12 mnist, 40 cifar10).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--lr", "learning_rate", type=float, default=3e-3, show_default=True, help="Peak AdamW learning rate.")
 @click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
+@click.option("--label-smoothing", type=float, default=0.1, show_default=True,
+              help="Soft targets; also keeps logits in a range int8 resolves well.")
 @click.option("--val-split", type=float, help="Fraction of train held out for validation (default 0.1).")
 @click.option("--patience", type=int, default=8, show_default=True, help="Early-stopping patience (val_loss).")
 @click.option("--no-augment", is_flag=True, help="Switch data augmentation off.")
@@ -108,13 +112,15 @@ DATA_HELP = ("Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifa
 @click.option("--fine-tune-epochs", type=int, help="Phase 2 epochs (default: half of --epochs).")
 @click.option("--mixed-precision", default="float32", show_default=True,
               type=click.Choice(["float32", "bfloat16", "float16"]))
+@click.option("--distribute", type=click.Choice(["auto", "none", "data-parallel"]), default="auto", show_default=True,
+              help="Data parallelism over local GPUs (or a cluster, see README); auto: on with 2+ GPUs.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default="runs/latest", show_default=True, help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
 def train(data, data_dir, image_size, channels, resize, model_name, epochs, batch_size, learning_rate, weight_decay, label_smoothing,
           val_split, patience, no_augment, init, weights, freeze_backbone, fine_tune_layers, fine_tune_epochs,
-          mixed_precision, seed, out, resume, overwrite):
+          mixed_precision, distribute, seed, out, resume, overwrite):
     """Train a classifier and write a run directory with its reports.
 
     \b
@@ -132,7 +138,7 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
                       weights=weights, freeze_backbone=freeze_backbone, fine_tune_layers=fine_tune_layers,
                       fine_tune_epochs=fine_tune_epochs,
                       data_dir=data_dir, image_size=image_size, channels=int(channels), resize=resize,
-                      mixed_precision=mixed_precision)
+                      mixed_precision=mixed_precision, distribute=distribute)
     result = run_training(cfg, resume=resume, overwrite=overwrite)
     m = result["metrics"]
     click.echo(f"test accuracy {m['accuracy']:.4f} (macro F1 {m['macro_avg']['f1']:.4f}) after "
@@ -181,6 +187,11 @@ def inspect(data, data_dir, image_size, channels, out, sample, no_tsne):
     info = inspect_dataset(ds, out, sample=sample, tsne=not no_tsne)
     for name, count in info["counts"]["train"].items():
         click.echo(f"  {name:>14}: {count:6d} train  {info['counts']['test'][name]:6d} test")
+    if "source_sizes" in info:
+        sizes = info["source_sizes"]
+        common = ", ".join(f"{s['width']}x{s['height']} ({s['files']})" for s in sizes["most_common"])
+        click.echo(f"source image sizes (WxH) of {sizes['files']} files, {sizes['distinct']} distinct: "
+                   f"most common {common}")
     r = info["pca_explained_variance_ratio"]
     click.echo(f"PCA explained variance ratio: PC1 {r[0]:.4f}, PC2 {r[1]:.4f}; plots in {out}")
 
@@ -309,7 +320,6 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
     edgecls run model_fp32.onnx --source photos/ --top-k 3 --save out.mp4
     Keys in the window: q/Esc quit, space pause, s snapshot.
     """
-    import json
     from pathlib import Path
 
     from edgecls.runtime import Classifier

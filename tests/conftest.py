@@ -13,6 +13,14 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def folder_cache(tmp_path_factory) -> Path:
+    """Decoded image folders go to a temporary cache, never the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("edgecls-cache")
+    os.environ["EDGECLS_CACHE"] = str(path)
+    return path
+
 SAMPLE_EPOCHS = 4
 
 

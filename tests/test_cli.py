@@ -1,5 +1,3 @@
-import subprocess
-import sys
 import time
 
 import numpy as np

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import urllib.error
 from pathlib import Path
 
 import cv2
@@ -65,6 +64,34 @@ def test_hidden_files_and_symlink_loops_are_ignored(tmp_path, sample):
     assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 60 and not ds.skipped
 
 
+def test_folder_is_decoded_once_into_a_memory_mapped_cache(tmp_path, sample, capfd):
+    root = write_folder(tmp_path / "photos", sample, size=48)
+    first = load_dataset(str(root), image_size=32)
+    assert "decoding 60 images" in capfd.readouterr().err
+    again = load_dataset(str(root), image_size=32)
+    assert "decoding" not in capfd.readouterr().err  # the cache answered
+    assert isinstance(again.x_train.base, np.memmap) and np.array_equal(first.x_test, again.x_test)
+    assert first.split["cache"] == again.split["cache"]
+    expected = cv2.resize(cv2.imread(str(root / "bag" / "0.png")), (32, 32), interpolation=cv2.INTER_AREA)
+    assert any(np.array_equal(img, expected[..., ::-1]) for img in again.x_train)  # the pixels, RGB
+    assert (again.source_sizes == 48).all() and len(again.source_sizes) == 60
+    cv2.imwrite(str(root / "bag" / "0.png"), np.zeros((48, 48, 3), np.uint8))  # an edit invalidates it
+    edited = load_dataset(str(root), image_size=32)
+    assert "decoding 60 images" in capfd.readouterr().err and edited.split["cache"] != first.split["cache"]
+
+
+def test_inspect_a_folder_reports_source_image_sizes(tmp_path, sample):
+    root = write_folder(tmp_path / "photos", sample, size=40)
+    cv2.imwrite(str(root / "bag" / "wide.jpg"), np.full((30, 90, 3), 128, np.uint8))
+    out = tmp_path / "inspect"
+    proc = run_cli("inspect", "--data", str(root), "--image-size", "32", "--out", str(out), "--no-tsne", check=True)
+    info = json.loads((out / "inspect.json").read_text())
+    assert info["source_sizes"]["files"] == 61 and info["source_sizes"]["distinct"] == 2
+    assert info["source_sizes"]["most_common"][0] == {"height": 40, "width": 40, "files": 60}
+    assert (out / "image_sizes.png").stat().st_size > 0
+    assert "90x30 (1)" in proc.stdout
+
+
 def test_corrupt_files_are_skipped_and_listed(tmp_path, sample):
     root = write_folder(tmp_path / "photos", sample)
     (root / "bag" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
@@ -122,9 +149,6 @@ def test_split_command(tmp_path, sample):
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
                                   "vgg16", "resnet50"])
 def test_every_backbone_builds_and_exports_to_int8(tmp_path, name):
-    import keras
-
-    from edgecls.export.exporter import _check_model
     from edgecls.export import onnx_export, tflite
     from edgecls.runtime import Classifier
     from edgecls.toolkit.models import build_model

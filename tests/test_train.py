@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from conftest import SAMPLE_EPOCHS, run_cli, tiny_npz
 
@@ -53,12 +54,14 @@ def test_refuses_to_overwrite_a_finished_run(trained_run):
     assert "Traceback" not in proc.stderr
 
 
-def test_resume_after_kill_9(tmp_path, sample):
+@pytest.mark.parametrize("distribute", ["none", "data-parallel"])
+def test_resume_after_kill_9(tmp_path, sample, distribute):
     data = tiny_npz(tmp_path / "tiny.npz", sample, per_class=60)
     out = tmp_path / "run"
+    env = {**os.environ, "EDGECLS_VIRTUAL_CPUS": "2"}
     args = [sys.executable, "-m", "edgecls.cli", "train", "--data", str(data), "--epochs", "4",
-            "--batch-size", "16", "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            "--batch-size", "16", "--distribute", distribute, "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     state = out / "checkpoint" / "state.json"
     deadline = time.time() + 300
     while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
@@ -69,8 +72,9 @@ def test_resume_after_kill_9(tmp_path, sample):
     done_before = json.loads(state.read_text())["epoch"]
     assert 1 <= done_before < 4 and not (out / "model.keras").exists()
 
-    proc = run_cli("train", "--out", str(out), "--resume", check=True)
+    proc = run_cli("train", "--out", str(out), "--resume", check=True, env=env)
     assert f"resuming {out} after epoch {done_before} of 4" in proc.stdout
+    assert ("data-parallel over 2 replicas" in proc.stdout) == (distribute == "data-parallel")
     rows = list((out / "history.csv").read_text().strip().splitlines())
     assert len(rows) == 1 + 4  # header + exactly 4 epochs
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 4
@@ -93,3 +97,39 @@ def test_init_fine_tunes_with_a_new_head(tmp_path, trained_run, sample):
     conv = next(i for i, layer in enumerate(base.layers) if isinstance(layer, keras.layers.Conv2D))
     start, tuned = base.layers[conv].get_weights()[0], model.layers[conv].get_weights()[0]
     assert np.abs(tuned - start).max() < 0.5 * np.abs(start).max()
+
+
+def test_mixed_precision_stays_out_of_the_saved_model_and_exports(tmp_path, sample):
+    import keras
+
+    from ai_edge_litert import schema_py_generated as schema
+
+    out = tmp_path / "bf16"
+    proc = run_cli("train", "--data", str(tiny_npz(tmp_path / "t.npz", sample)), "--epochs", "1",
+                   "--mixed-precision", "bfloat16", "--out", str(out), check=True)
+    assert "precision bfloat16" in proc.stdout  # the banner says what training ran in
+    model = keras.models.load_model(out / "model.keras")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert all(w.dtype == "float32" for w in model.weights)
+    run_cli("export", str(out), "--formats", "tflite-fp32", "--min-agreement", "0", "--max-drop", "100", check=True)
+    tflite = schema.ModelT.InitFromPackedBuf((out / "export" / "model_fp32.tflite").read_bytes(), 0)
+    types = {t.type for t in tflite.subgraphs[0].tensors}
+    assert not types & {schema.TensorType.FLOAT16, schema.TensorType.BFLOAT16}
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_data_parallel_on_two_virtual_cpus_matches_one_device(tmp_path, sample, backend):
+    data = tiny_npz(tmp_path / "t.npz", sample, per_class=80)
+    env = {**os.environ, "KERAS_BACKEND": backend, "EDGECLS_VIRTUAL_CPUS": "2"}
+    accuracy, files = {}, {}
+    for mode in ("none", "data-parallel"):
+        out = tmp_path / mode
+        proc = run_cli("train", "--data", str(data), "--epochs", "4", "--batch-size", "32", "--distribute", mode,
+                       "--out", str(out), check=True, env=env)
+        assert f"backend {backend}" in proc.stdout
+        assert ("data-parallel over 2 replicas" in proc.stdout) == (mode == "data-parallel")
+        accuracy[mode] = json.loads((out / "metrics.json").read_text())["accuracy"]
+        files[mode] = sorted(p.name for p in out.iterdir())
+    assert files["data-parallel"] == files["none"]  # one complete run directory, written once
+    # same global batch, same recipe: the same class of accuracy (10 classes, chance is 0.1)
+    assert min(accuracy.values()) > 0.45 and abs(accuracy["none"] - accuracy["data-parallel"]) < 0.2, accuracy

@@ -144,7 +144,8 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
     from edgecls.runtime import Classifier
     from edgecls.toolkit.data import stratified_sample
     from edgecls.toolkit.evaluate import predict
-    from edgecls.toolkit.train import _load_keras_model
+    from edgecls.toolkit.precision import float32_model
+    from edgecls.toolkit.modelfile import load_model
 
     formats = list(formats or (FLOAT_FORMATS + (INT8_FORMATS if int8 else ())))
     unknown = [f for f in formats if f not in FORMATS]
@@ -156,7 +157,7 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
         raise EdgeclsError("--calib must be at least 1: int8 needs calibration images")
     src = resolve_source(source, labels, data)
     dest = Path(out) if out else (src.model_path.parent / "export")
-    model = _load_keras_model(str(src.model_path))
+    model = float32_model(load_model(str(src.model_path)))  # no half-precision casts in any artifact
     ds = src.load()
     _check_model(model, src, ds)
     calib_x = ds.x_train[stratified_sample(ds.y_train, calib, src.options.get("seed", 0))]

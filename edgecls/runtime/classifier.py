@@ -75,13 +75,18 @@ class Classifier:
         """A frame (BGR/BGRA/GRAY, any size) as the model's (H, W, C) uint8 pixels."""
         return to_model_input(frame, self.height, self.width, self.color, self.resize, source)
 
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """Probabilities (N, classes) for preprocessed uint8 pixels (N, H, W, C)."""
+    def predict(self, pixels: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """Probabilities (N, classes) for preprocessed uint8 pixels (N, H, W, C).
+
+        Runs ``chunk`` images at a time, so a large (or memory-mapped) array is never copied whole.
+        """
         if pixels.ndim == 3:
             pixels = pixels[None]
         if pixels.shape[1:] != (self.height, self.width, self.channels):
             raise EdgeclsError(f"expected pixels shaped (N, {self.height}, {self.width}, {self.channels}), "
                                f"got {pixels.shape}")
+        if len(pixels) > chunk:
+            return np.concatenate([self.predict(pixels[i : i + chunk], chunk) for i in range(0, len(pixels), chunk)])
         if self.nchw:
             pixels = pixels.transpose(0, 3, 1, 2)
         return self.backend.run(np.ascontiguousarray(pixels))

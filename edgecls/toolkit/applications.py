@@ -58,6 +58,8 @@ def build_application(name: str, input_shape, num_classes: int, weights: str = "
     """Backbone (global-average pooled) + dropout + softmax head; return (model, backbone)."""
     import keras
 
+    from edgecls.toolkit.models import softmax_head
+
     attr, mode = APPLICATIONS[name]
     if input_shape[-1] != 3:
         raise EdgeclsError(f"{name} needs RGB input: train with --channels 3")
@@ -82,5 +84,5 @@ def build_application(name: str, input_shape, num_classes: int, weights: str = "
     x = _preprocess(keras, inputs, mode)
     x = backbone(x)
     x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    outputs = softmax_head(keras, x, num_classes)
     return keras.Model(inputs, outputs, name=f"{name}_classifier"), backbone

@@ -18,8 +18,14 @@ from edgecls.toolkit.metrics import classification_report, cross_entropy, format
 
 
 def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Probabilities for uint8 images, as numpy float32."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    """Probabilities for uint8 images, as numpy float32.
+
+    One batch at a time, so a memory-mapped folder dataset is never loaded whole.
+    """
+    out = np.zeros((len(x), model.output_shape[-1]), np.float32)
+    for i in range(0, len(x), batch_size):
+        out[i : i + batch_size] = np.asarray(model.predict_on_batch(np.asarray(x[i : i + batch_size])))
+    return out
 
 
 def evaluate_arrays(model, x, y, class_names, out: Path, *, history: dict | None = None,
@@ -47,9 +53,9 @@ def evaluate_model(model_path: str, *, data: str, out: str, split: str = "test",
                    data_dir: str | None = None, seed: int = 0, val_split: float | None = None) -> dict:
     """Load a ``.keras`` model, check it fits the data, and evaluate it on ``split``."""
     from edgecls.toolkit.data import load_dataset
-    from edgecls.toolkit.train import _load_keras_model
+    from edgecls.toolkit.modelfile import load_model
 
-    model = _load_keras_model(model_path)
+    model = load_model(model_path)
     _, h, _, c = model.input_shape
     ds = load_dataset(data, data_dir=data_dir, seed=seed, val_split=val_split, image_size=h, channels=c)
     if tuple(model.input_shape[1:]) != ds.image_shape:

@@ -1,7 +1,8 @@
 """``edgecls inspect``: look at a dataset before training on it.
 
-Writes a grid of samples per class, the class counts, and 2-D PCA and t-SNE views of a
-stratified sample of the images, coloured by class.
+Writes a grid of samples per class, the class counts, 2-D PCA and t-SNE views of a
+stratified sample of the images (shrunk to 32x32 when larger) coloured by class and, for
+image folders, a histogram of the files' own sizes, before resizing to the model input.
 
 Example::
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from edgecls import fileio
 from edgecls.toolkit.data import Dataset, stratified_sample
-from edgecls.toolkit.plots import plot_embedding, plot_samples
+from edgecls.toolkit.plots import plot_embedding, plot_image_sizes, plot_samples
 
 
 def pca(x: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -32,14 +33,14 @@ def pca(x: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def inspect_dataset(ds: Dataset, out: str | Path, *, sample: int = 2000, tsne: bool = True, seed: int = 0) -> dict:
-    """Write ``samples.png``, ``pca.png``, ``tsne.png`` and ``inspect.json`` to ``out``."""
+    """Write ``samples.png``, ``pca.png``, ``tsne.png``, ``inspect.json`` (and ``image_sizes.png``) to ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     counts = {split: np.bincount(ds.subset(split)[1], minlength=ds.num_classes).tolist()
               for split in ("train", "val", "test")}
     plot_samples(ds.x_train, ds.y_train, ds.class_names, out / "samples.png", seed=seed)
     idx = stratified_sample(ds.y_train, sample, seed)
-    flat = ds.x_train[idx].reshape(len(idx), -1)
+    flat = _thumbnails(ds.x_train[idx]).reshape(len(idx), -1)
     labels = ds.y_train[idx]
     points, ratio = pca(flat)
     plot_embedding(points, labels, ds.class_names, out / "pca.png",
@@ -47,6 +48,9 @@ def inspect_dataset(ds: Dataset, out: str | Path, *, sample: int = 2000, tsne: b
     info = {"dataset": ds.name, "classes": ds.class_names, "image_shape": ds.image_shape,
             "counts": {split: dict(zip(ds.class_names, c)) for split, c in counts.items()},
             "pca_explained_variance_ratio": [float(r) for r in ratio], "sample": int(len(idx))}
+    if ds.source_sizes is not None and len(ds.source_sizes):
+        plot_image_sizes(ds.source_sizes, out / "image_sizes.png")
+        info["source_sizes"] = size_summary(ds.source_sizes)
     if tsne:
         from sklearn.manifold import TSNE
 
@@ -57,6 +61,31 @@ def inspect_dataset(ds: Dataset, out: str | Path, *, sample: int = 2000, tsne: b
     return info
 
 
+def _thumbnails(x: np.ndarray, side: int = 32) -> np.ndarray:
+    """Images larger than ``side`` x ``side`` shrunk to it: PCA of 224x224 photos needs no more."""
+    if x.shape[1] * x.shape[2] <= side * side:
+        return x
+    import cv2
+
+    return np.stack([cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA).reshape(side, side, -1)
+                     for img in x])
+
+
 def points_for_tsne(flat: np.ndarray, dims: int = 50) -> np.ndarray:
     """t-SNE on the top 50 principal components: the usual, much faster, recipe."""
     return pca(flat, components=min(dims, flat.shape[1], len(flat)))[0].astype(np.float32)
+
+
+def size_summary(sizes: np.ndarray, top: int = 5) -> dict:
+    """Min, median and max (height, width) of the files and the most common sizes.
+
+    >>> size_summary(np.array([[480, 640], [480, 640], [100, 50]]))["most_common"]
+    [{'height': 480, 'width': 640, 'files': 2}, {'height': 100, 'width': 50, 'files': 1}]
+    """
+    shapes, counts = np.unique(sizes, axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:top]
+    return {"files": int(len(sizes)), "distinct": int(len(shapes)),
+            "min": sizes.min(axis=0).tolist(), "median": np.median(sizes, axis=0).tolist(),
+            "max": sizes.max(axis=0).tolist(),
+            "most_common": [{"height": int(shapes[i][0]), "width": int(shapes[i][1]), "files": int(counts[i])}
+                            for i in order]}

@@ -32,6 +32,11 @@ def _inputs(keras, input_shape):
     return inputs, keras.layers.Rescaling(1.0 / 255, name="scale")(inputs)
 
 
+def softmax_head(keras, x, num_classes: int, name: str = "probs"):
+    """The classifier layer; float32 even under a mixed policy, as Keras advises for the output."""
+    return keras.layers.Dense(num_classes, activation="softmax", name=name, dtype="float32")(x)
+
+
 def _mlp(keras, input_shape, num_classes):
     """The Keras MNIST MLP: 2 x Dense(512) with Dropout."""
     L = keras.layers
@@ -40,7 +45,7 @@ def _mlp(keras, input_shape, num_classes):
     for _ in range(2):
         x = L.Dense(512, activation="relu")(x)
         x = L.Dropout(0.2)(x)
-    outputs = L.Dense(num_classes, activation="softmax", name="probs")(x)
+    outputs = softmax_head(keras, x, num_classes)
     return keras.Model(inputs, outputs, name="mlp")
 
 
@@ -56,7 +61,7 @@ def _cnn_cifar(keras, input_shape, num_classes):
     x = L.Flatten()(x)
     x = L.Dense(512, activation="relu")(x)
     x = L.Dropout(0.5)(x)
-    outputs = L.Dense(num_classes, activation="softmax", name="probs")(x)
+    outputs = softmax_head(keras, x, num_classes)
     return keras.Model(inputs, outputs, name="cnn_cifar")
 
 
@@ -75,50 +80,46 @@ def _cnn4(keras, input_shape, num_classes):
         x = L.Dense(units, activation="relu")(x)
         x = L.BatchNormalization(momentum=0.9)(x)
         x = L.Dropout(0.5)(x)
-    outputs = L.Dense(num_classes, activation="softmax", name="probs")(x)
+    outputs = softmax_head(keras, x, num_classes)
     return keras.Model(inputs, outputs, name="cnn4")
 
 
 def _edge_cnn(keras, input_shape, num_classes):
-    """Default: a BN + depthwise-separable CNN designed for accuracy per multiply-add.
+    """Default: a small all-3x3 CNN built for CPU training speed and int8 fidelity.
 
-    A full 3x3 conv stem at input resolution, then depthwise-separable blocks (3x3
-    depthwise + 1x1 pointwise, each followed by BatchNorm + ReLU) that double the width
-    at each 2x downsampling, global average pooling and one dense layer. Depthwise convs
-    stay off the full-resolution stage, where their backward pass is slow on CPU. BN folds into the convs on export and
-    ReLU/MaxPool/mean are int8-friendly, so the int8 model tracks the float one closely.
+    Conv-BN-ReLU6 stages at 28, 14 and 7 pixels (32, 48, 96, 96 filters), a 1x1 widening
+    to 192, global average pooling and one dense layer: 9.94M MACs at 28x28. Plain 3x3
+    convs are the kernels CPUs run fastest (about 2x the images per second of a
+    depthwise-separable net of the same MACs when training), BN folds into them on export,
+    and ReLU6 bounds every activation, so each int8 step is fine and the quantized model
+    tracks the float one closely. Few channels with many weights each also keep the
+    per-channel quantization parameters small next to the weights.
     """
     L = keras.layers
     inputs, x = _inputs(keras, input_shape)
 
-    def conv_bn(x, filters, kernel=1):
+    def conv_bn(x, filters, kernel=3):
         x = L.Conv2D(filters, kernel, padding="same", use_bias=False)(x)
         x = L.BatchNormalization(momentum=0.9)(x)
-        return L.ReLU()(x)
+        return L.ReLU(max_value=6.0)(x)
 
-    def sep(x, filters):
-        x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-        x = L.BatchNormalization(momentum=0.9)(x)
-        x = L.ReLU()(x)
-        return conv_bn(x, filters)
-
-    x = conv_bn(x, 32, kernel=3)
+    x = conv_bn(x, 32)
     x = L.MaxPooling2D()(x)
-    x = sep(x, 96)
-    x = sep(x, 160)
+    x = conv_bn(x, 48)
     x = L.MaxPooling2D()(x)
-    x = sep(x, 256)
-    x = sep(x, 256)
+    x = conv_bn(x, 96)
+    x = conv_bn(x, 96)
+    x = conv_bn(x, 192, kernel=1)
     x = L.GlobalAveragePooling2D()(x)
     x = L.Dropout(0.3)(x)
-    outputs = L.Dense(num_classes, activation="softmax", name="probs")(x)
+    outputs = softmax_head(keras, x, num_classes)
     return keras.Model(inputs, outputs, name="edge_cnn")
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("edge-cnn", "BN + depthwise-separable CNN, best accuracy per MAC (default)", _edge_cnn),
+        ModelSpec("edge-cnn", "3x3 Conv-BN-ReLU6 CNN, fast on CPU and int8-faithful (default)", _edge_cnn),
         ModelSpec("cnn4", "Fashion-MNIST tutorial CNN: 4 conv + BatchNorm + Dropout", _cnn4),
         ModelSpec("cnn-cifar", "classic Keras CIFAR-10 CNN: 2x(Conv-Conv-Pool-Dropout) + Dense 512", _cnn_cifar),
         ModelSpec("mlp", "Keras MNIST MLP: 2 x Dense 512 + Dropout", _mlp),

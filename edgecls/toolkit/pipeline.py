@@ -9,11 +9,12 @@ import numpy as np
 from edgecls.toolkit.augment import Augmentation
 
 
-def make_batches(x, y, num_classes, batch_size, *, shuffle=False, augment=None, seed=0):
-    """Return a ``keras.utils.PyDataset`` over in-memory uint8 images and one-hot labels.
+def make_batches(x, y, num_classes, batch_size, *, shuffle=False, augment=None, seed=0, drop_remainder=False):
+    """Return a ``keras.utils.PyDataset`` over uint8 images (in memory or memory-mapped) and one-hot labels.
 
     Shuffling and augmentation are seeded per epoch (``seed + epoch``), so a resumed run
-    sees the same batches it would have seen without the interruption.
+    sees the same batches it would have seen without the interruption. ``drop_remainder``
+    leaves out the last, smaller batch (data-parallel runs split every batch evenly).
     """
     import keras
 
@@ -26,10 +27,10 @@ def make_batches(x, y, num_classes, batch_size, *, shuffle=False, augment=None, 
             self.on_epoch_end()
 
         def __len__(self):
-            return math.ceil(len(x) / batch_size)
+            return len(x) // batch_size if drop_remainder and len(x) >= batch_size else math.ceil(len(x) / batch_size)
 
         def __getitem__(self, i):
-            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            idx = np.sort(self.order[i * batch_size : (i + 1) * batch_size])  # sorted: sequential reads
             images = x[idx]
             if augment is not None:
                 rng = np.random.default_rng((seed, self.epoch, i))

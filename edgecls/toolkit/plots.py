@@ -125,3 +125,15 @@ def plot_embedding(points, y, class_names, path: Path, title: str) -> Path:
     ax.legend(markerscale=3, fontsize=7, loc="best")
     ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_image_sizes(sizes: np.ndarray, path: Path) -> Path:
+    """Histograms of the source files' widths and heights (folder datasets)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, values, name in zip(axes, (sizes[:, 1], sizes[:, 0]), ("width", "height")):
+        ax.hist(values, bins=min(40, max(1, len(np.unique(values)))), color="tab:blue")
+        ax.set_xlabel(f"{name} (pixels)")
+        ax.set_ylabel("files")
+    fig.suptitle(f"source image sizes of {len(sizes)} files")
+    return _save(fig, path)

@@ -17,20 +17,17 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from edgecls import fileio
 from edgecls.errors import EdgeclsError
 
 CHECKPOINT = "checkpoint"
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
 @dataclass
@@ -45,7 +42,7 @@ class TrainConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1        # also keeps logits in a range int8 resolves well
     augment: bool = True
     val_split: float | None = None
     seed: int = 0
@@ -60,30 +57,22 @@ class TrainConfig:
     channels: int = 3                   # folder datasets: 1 (GRAY) or 3 (RGB)
     resize: str = "stretch"             # folder datasets: stretch, crop or pad; carried to export
     mixed_precision: str = "float32"
+    distribute: str = "auto"            # auto, none or data-parallel (see edgecls.toolkit.distribute)
     augmentation: dict = field(default_factory=dict)
 
     @staticmethod
     def default_epochs(data: str) -> int:
-        return {"fashion-mnist-mini": 15, "fashion-mnist": 20, "mnist": 12, "cifar10": 40}.get(data, 20)
-
-
-def _load_keras_model(path: str):
-    import keras
-
-    p = Path(path)
-    if not p.is_file():
-        raise EdgeclsError(f"model file not found: {p}")
-    try:
-        return keras.models.load_model(p, compile=False)
-    except Exception as exc:
-        raise EdgeclsError(f"cannot load {p} as a Keras model: {str(exc).splitlines()[0][:200]}") from None
+        return {"fashion-mnist-mini": 15, "fashion-mnist": 40, "mnist": 12, "cifar10": 40}.get(data, 20)
 
 
 def _from_init(path: str, input_shape, num_classes: int):
     """A trained model as the starting point; a new head when the class count differs."""
     import keras
 
-    base = _load_keras_model(path)
+    from edgecls.toolkit.modelfile import load_model
+    from edgecls.toolkit.models import softmax_head
+
+    base = load_model(path)
     if tuple(base.input_shape[1:]) != tuple(input_shape):
         raise EdgeclsError(f"--init model takes {tuple(base.input_shape[1:])} images, "
                            f"the data has {tuple(input_shape)}")
@@ -92,7 +81,7 @@ def _from_init(path: str, input_shape, num_classes: int):
     head_input = base.layers[-1].input
     if isinstance(base.layers[-2], keras.layers.Dropout):
         head_input = base.layers[-2].output
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs_new")(head_input)
+    outputs = softmax_head(keras, head_input, num_classes, name="probs_new")
     return keras.Model(base.inputs, outputs, name=base.name)
 
 
@@ -198,6 +187,36 @@ def _compile(model, cfg: TrainConfig, steps_per_epoch: int, epochs: int, lr: flo
     )
 
 
+def _fit_phases(model, cfg: TrainConfig, ckpt: _Checkpoint, *, resumed: dict | None, train_batches, val_batches,
+                verbose) -> None:
+    """Run every training phase not finished yet; Ctrl-C keeps the checkpoint for ``--resume``."""
+    s = ckpt.state
+    s.setdefault("phase", 0)
+    s.setdefault("phase_start", 0)
+    phases = plan_phases(model, cfg)
+    try:
+        for i, phase in enumerate(phases):
+            if i < s["phase"]:
+                continue
+            if resumed is None or i > resumed["phase"]:  # a fresh phase; a resumed one is compiled already
+                if i > 0 and (ckpt.dir / "best.weights.h5").is_file():
+                    model.load_weights(ckpt.dir / "best.weights.h5")
+                _set_trainable(model, cfg, phase["trainable"])
+                _compile(model, cfg, len(train_batches), phase["epochs"], lr=phase["lr"])
+                s.update(phase=i, phase_start=s["epoch"], wait=0)
+            end = s["phase_start"] + phase["epochs"]
+            if len(phases) > 1:
+                print(f"phase {i + 1}/{len(phases)}: {phase['name']}, epochs {s['epoch'] + 1}-{end}, "
+                      f"learning rate {phase['lr']:g}", flush=True)
+            if s["epoch"] < end and s["wait"] < cfg.patience:
+                model.fit(train_batches, validation_data=val_batches, epochs=end,
+                          initial_epoch=s["epoch"], callbacks=[ckpt.callback], verbose=verbose)
+    except KeyboardInterrupt:
+        raise EdgeclsError(
+            f"interrupted after epoch {s['epoch']}; the checkpoint is kept: continue with "
+            f"`edgecls train --out {ckpt.dir.parent} --resume`", exit_code=130) from None
+
+
 def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> dict | None:
     """Return checkpoint state to resume from, or None for a fresh run."""
     state_file = out / CHECKPOINT / "state.json"
@@ -231,83 +250,72 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, ve
     from edgecls.toolkit.augment import Augmentation
     from edgecls.toolkit.backend import banner, versions
     from edgecls.toolkit.data import dataset_options, load_dataset
+    from edgecls.toolkit.distribute import setup as setup_distribution
+    from edgecls.toolkit.distribute import teardown as teardown_distribution
     from edgecls.toolkit.evaluate import evaluate_arrays
     from edgecls.toolkit.models import build_model, count_macs
     from edgecls.toolkit.pipeline import make_batches
+    from edgecls.toolkit.precision import float32_model, policy_name
 
     out = Path(cfg.out)
     state = _prepare_run_dir(out, resume, overwrite)
     if state is not None:  # resume exactly the recorded run, whatever the command line said
         saved = fileio.read_json(out / "config.json")
         cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
-    if cfg.mixed_precision not in PRECISIONS:
-        raise EdgeclsError(f"--mixed-precision must be one of {', '.join(PRECISIONS)}")
+    policy = policy_name(cfg.mixed_precision)
     if cfg.epochs is None:
         cfg.epochs = TrainConfig.default_epochs(cfg.data)
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise EdgeclsError("--epochs and --batch-size must be positive")
 
+    replicas = setup_distribution(cfg.distribute)
+    if cfg.batch_size % replicas.count:
+        raise EdgeclsError(f"--batch-size {cfg.batch_size} is global and must divide evenly across "
+                           f"{replicas.count} replicas")
+    if not replicas.is_chief:  # every worker trains; only the chief keeps a run directory
+        out = Path(tempfile.mkdtemp(prefix="edgecls-worker-"))
     ds = load_dataset(cfg.data, **dataset_options(asdict(cfg)))
     print(ds.summary(), flush=True)
     keras.utils.set_random_seed(cfg.seed)
-    keras.mixed_precision.set_global_policy(PRECISIONS[cfg.mixed_precision])
+    keras.mixed_precision.set_global_policy(policy)
     aug = Augmentation.for_dataset(ds.name) if cfg.augment else None
     cfg.augmentation = aug.to_dict() if aug else {}
-    train_batches = make_batches(ds.x_train, ds.y_train, ds.num_classes, cfg.batch_size,
-                                 shuffle=True, augment=aug, seed=cfg.seed)
-    val_batches = make_batches(ds.x_val, ds.y_val, ds.num_classes, 512)
+    train_batches = make_batches(ds.x_train, ds.y_train, ds.num_classes, cfg.batch_size, shuffle=True,
+                                 augment=aug, seed=cfg.seed, drop_remainder=replicas.count > 1)
+    val_size = len(ds.y_val) - len(ds.y_val) % replicas.count  # every batch splits evenly across replicas
+    val_batches = make_batches(ds.x_val[:val_size], ds.y_val[:val_size], ds.num_classes,
+                               512 - 512 % replicas.count)
 
-    if state is not None:
-        model = keras.models.load_model(out / CHECKPOINT / "last.keras")
-        print(f"resuming {out} after epoch {state['epoch']} of {cfg.epochs}", flush=True)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        if cfg.init:
-            model = _from_init(cfg.init, ds.image_shape, ds.num_classes)
+    with replicas.scope():
+        if state is not None:
+            model = keras.models.load_model(out / CHECKPOINT / "last.keras")
+            print(f"resuming {out} after epoch {state['epoch']} of {cfg.epochs}", flush=True)
         else:
-            model = build_model(cfg.model, ds.image_shape, ds.num_classes, weights=cfg.weights)
-        fileio.write_json(out / "config.json", asdict(cfg) | {"dataset": ds.name, "class_names": ds.class_names,
-                                                          "split": ds.split, "image_shape": ds.image_shape,
-                                                          "versions": versions()})
-    fileio.write_text(out / "labels.txt", "\n".join(ds.class_names) + "\n")
-    if ds.skipped:
-        fileio.write_text(out / "skipped.txt", "\n".join(ds.skipped) + "\n")
-    print(banner(cfg.batch_size, cfg.mixed_precision), flush=True)
-    print(f"model {model.name}: {model.count_params():,} parameters, {count_macs(model) / 1e6:.2f}M MACs/image",
-          flush=True)
-
-    ckpt = _Checkpoint(out, cfg.patience, state)
-    s = ckpt.state
-    s.setdefault("phase", 0)
-    s.setdefault("phase_start", 0)
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 2
-    phases = plan_phases(model, cfg)
-    try:
-        for i, phase in enumerate(phases):
-            if i < s["phase"]:
-                continue
-            if state is None or i > state["phase"]:  # a fresh phase; a resumed one is compiled already
-                if i > 0 and (ckpt.dir / "best.weights.h5").is_file():
-                    model.load_weights(ckpt.dir / "best.weights.h5")
-                _set_trainable(model, cfg, phase["trainable"])
-                _compile(model, cfg, len(train_batches), phase["epochs"], lr=phase["lr"])
-                s.update(phase=i, phase_start=s["epoch"], wait=0)
-            end = s["phase_start"] + phase["epochs"]
-            if len(phases) > 1:
-                print(f"phase {i + 1}/{len(phases)}: {phase['name']}, epochs {s['epoch'] + 1}-{end}, "
-                      f"learning rate {phase['lr']:g}", flush=True)
-            if s["epoch"] < end and s["wait"] < cfg.patience:
-                model.fit(train_batches, validation_data=val_batches, epochs=end,
-                          initial_epoch=s["epoch"], callbacks=[ckpt.callback], verbose=verbose)
-    except KeyboardInterrupt:
-        raise EdgeclsError(
-            f"interrupted after epoch {ckpt.state['epoch']}; the checkpoint is kept: continue with "
-            f"`edgecls train --out {out} --resume`", exit_code=130) from None
-
-    if (ckpt.dir / "best.weights.h5").is_file():
-        model.load_weights(ckpt.dir / "best.weights.h5")
+            out.mkdir(parents=True, exist_ok=True)
+            if cfg.init:
+                model = _from_init(cfg.init, ds.image_shape, ds.num_classes)
+            else:
+                model = build_model(cfg.model, ds.image_shape, ds.num_classes, weights=cfg.weights)
+            fileio.write_json(out / "config.json", asdict(cfg) | {
+                "dataset": ds.name, "class_names": ds.class_names, "split": ds.split,
+                "image_shape": ds.image_shape, "versions": versions()})
+        fileio.write_text(out / "labels.txt", "\n".join(ds.class_names) + "\n")
+        if ds.skipped:
+            fileio.write_text(out / "skipped.txt", "\n".join(ds.skipped) + "\n")
+        print(banner(cfg.batch_size, cfg.mixed_precision), "|", replicas.describe(), flush=True)
+        print(f"model {model.name}: {model.count_params():,} parameters, {count_macs(model) / 1e6:.2f}M MACs/image",
+              flush=True)
+        ckpt = _Checkpoint(out, cfg.patience, state)
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        _fit_phases(model, cfg, ckpt, resumed=state, train_batches=train_batches, val_batches=val_batches,
+                    verbose=verbose)
+        s = ckpt.state
+        if (ckpt.dir / "best.weights.h5").is_file():
+            model.load_weights(ckpt.dir / "best.weights.h5")
+    teardown_distribution(replicas)
     keras.mixed_precision.set_global_policy("float32")
+    model = float32_model(model, copy=replicas.count > 1)  # a plain single-device model to save and test
     with fileio.atomic_path(out / "model.keras") as tmp:
         model.save(tmp)
     _write_history(out / "history.csv", s["history"])
@@ -319,4 +327,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, ve
     from edgecls.toolkit.plots import plot_samples
 
     plot_samples(ds.x_train, ds.y_train, ds.class_names, out / "samples.png", seed=cfg.seed)
-    return {"config": asdict(cfg), "history": s["history"], "metrics": metrics, "run_dir": str(out)}
+    if not replicas.is_chief:
+        shutil.rmtree(out, ignore_errors=True)
+    return {"config": asdict(cfg), "history": s["history"], "metrics": metrics, "run_dir": str(out),
+            "replicas": replicas.count}

@@ -29,6 +29,7 @@ class Dataset:
     spec: str = ""
     split: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)  # unreadable files of a folder dataset
+    source_sizes: np.ndarray | None = None        # folder datasets: (height, width) of each file
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

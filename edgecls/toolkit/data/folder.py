@@ -16,12 +16,16 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import shutil
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edgecls.errors import EdgeclsError
@@ -31,6 +35,7 @@ from edgecls.toolkit.data.dataset import Dataset, build_dataset
 from edgecls.toolkit.data.split import stratified_split
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
+CACHE_VERSION = 1
 FLAT_NAME = re.compile(r"^(?P<label>.+?)[._](?P<n>\d+)$")
 
 
@@ -63,59 +68,130 @@ def scan_folder(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], str]:
     return {"all": items}, "flat <label>.<n> files"
 
 
-def decode(path: Path, height: int, width: int, color: str, resize: str) -> np.ndarray | None:
-    """One file as (height, width, C) uint8 in the model's colour order, or None if unreadable."""
-    image = load_image(path)
-    return None if image is None else to_model_input(image, height, width, color, resize)
+def decode_all(paths: list[Path], height: int, width: int, color: str, resize: str, workers: int = 2,
+               out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode ``paths`` in ``workers`` threads (OpenCV releases the GIL) into ``out``.
 
-
-def decode_all(paths: list[Path], height: int, width: int, color: str, resize: str,
-               workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Decode in ``workers`` threads (OpenCV releases the GIL); return images and a readable mask."""
+    ``out`` (default: a new array) may be a disk-backed memmap, so a dataset larger than
+    memory is decoded without holding it. Returns the images, a mask of the readable files
+    and each file's original (height, width), zero where unreadable.
+    """
     channels = 1 if color == "GRAY" else 3
-    out = np.zeros((len(paths), height, width, channels), np.uint8)
+    if out is None:
+        out = np.zeros((len(paths), height, width, channels), np.uint8)
     ok = np.zeros(len(paths), bool)
+    sizes = np.zeros((len(paths), 2), np.int32)
 
     def one(i):
-        image = decode(paths[i], height, width, color, resize)
+        image = load_image(paths[i])
         if image is not None:
-            out[i], ok[i] = image, True
+            out[i], ok[i], sizes[i] = to_model_input(image, height, width, color, resize), True, image.shape[:2]
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(one, range(len(paths))))
-    return out, ok
+    return out, ok, sizes
+
+
+def cache_root() -> Path:
+    """Where decoded folders are kept: ``$EDGECLS_CACHE`` or ``~/.cache/edgecls``."""
+    return Path(os.environ.get("EDGECLS_CACHE") or Path.home() / ".cache" / "edgecls") / "folders"
+
+
+def _cache_key(plan: dict[str, list[tuple[Path, int]]], settings: list) -> str:
+    """Changes when a file is added, removed, edited or relabelled, or a decode setting changes."""
+    digest = hashlib.sha256(json.dumps([CACHE_VERSION, *settings]).encode())
+    for split in sorted(plan):
+        for path, label in plan[split]:
+            st = path.stat()
+            digest.update(f"{split}\0{path.resolve()}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _decode_split(directory: Path, split: str, items: list[tuple[Path, int]], shape: tuple, color: str,
+                  resize: str, workers: int) -> None:
+    """Decode one split into ``split.npy`` and compact its readable images to the front."""
+    paths = [p for p, _ in items]
+    x = np.lib.format.open_memmap(directory / f"{split}.npy", mode="w+", dtype=np.uint8, shape=(len(paths), *shape))
+    _, ok, sizes = decode_all(paths, shape[0], shape[1], color, resize, workers, out=x)
+    good = np.flatnonzero(ok)
+    for j, i in enumerate(good):  # in place: j <= i, so nothing is overwritten before it is read
+        if i != j:
+            x[j] = x[i]
+    x.flush()
+    labels = np.array([label for _, label in items], np.int64)
+    np.savez(directory / f"{split}.index.npz", count=len(good), y=labels[good], sizes=sizes[good],
+             skipped=np.array([str(p) for p, good_file in zip(paths, ok) if not good_file], dtype=str))
+
+
+def _open_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    index = np.load(directory / f"{split}.index.npz")
+    count = int(index["count"])
+    x = np.load(directory / f"{split}.npy", mmap_mode="r")[:count]
+    return x, index["y"], index["sizes"], index["skipped"].tolist()
+
+
+def _plan(splits: dict[str, list[tuple[Path, str]]], index: dict[str, int], val_split: float,
+          test_split: float, seed: int) -> dict[str, list[tuple[Path, int]]]:
+    """Files of train / val / test with integer labels: the user's split, else seeded and stratified."""
+    labelled = {name: [(p, index[label]) for p, label in items] for name, items in splits.items()}
+    if "all" in labelled:
+        items = labelled.pop("all")
+        keep, test = stratified_split(np.array([y for _, y in items]), test_split, seed)
+        labelled["train"], labelled["test"] = [items[i] for i in keep], [items[i] for i in test]
+    labelled.setdefault("test", [])
+    if "val" not in labelled:
+        items = labelled["train"]
+        keep, held = stratified_split(np.array([y for _, y in items]), val_split, seed)
+        labelled["train"], labelled["val"] = [items[i] for i in keep], [items[i] for i in held]
+    return labelled
 
 
 def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), color: str = "RGB",
                 resize: str = "stretch", val_split: float = 0.1, test_split: float = 0.2, seed: int = 0,
                 workers: int = 2) -> Dataset:
-    """Load a folder dataset (any of the three layouts) into memory, resized once."""
+    """Load a folder dataset (any of the three layouts), decoded and resized once.
+
+    The files are split first, then each split is decoded into a disk cache under
+    :func:`cache_root` and opened memory-mapped: a dataset larger than RAM trains with
+    the OS paging images in as batches need them, and the next run on the same files and
+    settings starts at once.
+    """
     root = Path(root)
     splits, layout = scan_folder(root)
+    given = "all" not in splits
     class_names = sorted({label for items in splits.values() for _, label in items})
-    index = {name: i for i, name in enumerate(class_names)}
-    h, w = image_size
-    arrays, skipped = {}, []
-    for split, items in splits.items():
-        paths = [p for p, _ in items]
-        x, ok = decode_all(paths, h, w, color, resize, workers)
-        skipped += [str(p) for p, good in zip(paths, ok) if not good]
-        arrays[split] = (x[ok], np.array([index[l] for (_, l), good in zip(items, ok) if good], np.int64))
-    all_x, all_y = arrays.get("train", arrays.get("all"))
-    counts = np.bincount(all_y, minlength=len(class_names))
+    plan = _plan(splits, {name: i for i, name in enumerate(class_names)}, val_split, test_split, seed)
+    shape = (*image_size, 1 if color == "GRAY" else 3)
+    directory = cache_root() / _cache_key(plan, [list(shape), color, resize, val_split, test_split, seed])
+    if not (directory / "complete").is_file():
+        n = sum(len(items) for items in plan.values())
+        print(f"decoding {n} images of {root} at {shape[0]}x{shape[1]} into {directory}", file=sys.stderr, flush=True)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f"{directory.name}.partial-", dir=directory.parent))
+        try:
+            for split, items in plan.items():
+                _decode_split(partial, split, items, shape, color, resize, workers)
+            (partial / "complete").touch()
+            shutil.rmtree(directory, ignore_errors=True)
+            os.replace(partial, directory)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    arrays, skipped, sizes = {}, [], []
+    for split in plan:
+        x, y, split_sizes, split_skipped = _open_split(directory, split)
+        arrays[split] = (x, y)
+        skipped += split_skipped
+        sizes.append(split_sizes)
+    counts = np.bincount(arrays["train"][1], minlength=len(class_names))
     if (counts == 0).any():
         raise EdgeclsError(f"{root}: class {class_names[int(np.flatnonzero(counts == 0)[0])]!r} has no readable images")
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable file(s) in {root} (listed in skipped.txt)", file=sys.stderr)
-    name = root.resolve().name
-    if "all" in arrays:
-        keep, test = stratified_split(all_y, test_split, seed)
-        train, test_arrays = (all_x[keep], all_y[keep]), (all_x[test], all_y[test])
-        ds = build_dataset(name, class_names, train, test_arrays, val_split=val_split, seed=seed, spec=str(root))
-    else:
-        empty = (np.zeros((0, h, w, all_x.shape[-1]), np.uint8), np.zeros(0, np.int64))
-        ds = build_dataset(name, class_names, arrays["train"], arrays.get("test", empty), val=arrays.get("val"),
-                           val_split=val_split, seed=seed, spec=str(root))
-    ds.split.update(layout=layout, resize=resize, image_size=[h, w])
+    ds = build_dataset(root.resolve().name, class_names, arrays["train"], arrays["test"], val=arrays["val"],
+                       spec=str(root))
+    ds.split = ({"source": "given by the dataset"} if given else
+                {"val_split": val_split, "test_split": test_split, "seed": seed, "source": "seeded, stratified"})
+    ds.split.update(layout=layout, resize=resize, image_size=list(image_size), cache=str(directory))
     ds.skipped = skipped
+    ds.source_sizes = np.concatenate(sizes)
     return ds

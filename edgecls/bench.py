@@ -86,8 +86,8 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
     from edgecls.export.exporter import resolve_source
     from edgecls.runtime import Classifier
     from edgecls.runtime.backends import onnx_providers
-    from edgecls.toolkit.modelfile import load_model
     from edgecls.toolkit.evaluate import predict
+    from edgecls.toolkit.modelfile import load_model
 
     src = resolve_source(source, None, data)
     run_dir = src.model_path.parent

@@ -144,8 +144,8 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
     from edgecls.runtime import Classifier
     from edgecls.toolkit.data import stratified_sample
     from edgecls.toolkit.evaluate import predict
-    from edgecls.toolkit.precision import float32_model
     from edgecls.toolkit.modelfile import load_model
+    from edgecls.toolkit.precision import float32_model
 
     formats = list(formats or (FLOAT_FORMATS + (INT8_FORMATS if int8 else ())))
     unknown = [f for f in formats if f not in FORMATS]

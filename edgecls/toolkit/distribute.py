@@ -85,6 +85,16 @@ def _tf_chief() -> bool:
     return task.get("type") == "chief" or (not has_chief and task.get("type") == "worker" and task.get("index") == 0)
 
 
+def _parallel(mode: str, devices: list) -> bool:
+    """Whether to train data-parallel over ``devices``; ``data-parallel`` with one device is an error."""
+    if mode != "none" and len(devices) >= 2:
+        return True
+    if mode == "data-parallel":
+        raise EdgeclsError("--distribute data-parallel needs 2 or more devices; this machine has "
+                           f"{len(devices)} (set EDGECLS_VIRTUAL_CPUS=2 to split the CPU)")
+    return False
+
+
 def _tensorflow(mode: str) -> Replicas:
     import tensorflow as tf
 
@@ -100,10 +110,7 @@ def _tensorflow(mode: str) -> Replicas:
     devices = [d.name for d in tf.config.list_logical_devices("GPU")]
     if len(devices) < 2:
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if mode == "none" or len(devices) < 2:
-        if mode == "data-parallel":
-            raise EdgeclsError("--distribute data-parallel needs 2 or more devices; this machine has "
-                               f"{len(devices)} (set EDGECLS_VIRTUAL_CPUS=2 to split the CPU)")
+    if not _parallel(mode, devices):
         return Replicas("none", devices[:1])
     return Replicas("data-parallel", devices, tf.distribute.MirroredStrategy(devices=devices))
 
@@ -115,10 +122,7 @@ def _jax(mode: str) -> Replicas:
     if mode != "none" and all(os.environ.get(v) for v in JAX_CLUSTER_VARS):
         keras.distribution.initialize()
     devices = keras.distribution.list_devices()
-    if mode == "none" or len(devices) < 2:
-        if mode == "data-parallel":
-            raise EdgeclsError("--distribute data-parallel needs 2 or more devices; this machine has "
-                               f"{len(devices)} (set EDGECLS_VIRTUAL_CPUS=2 to split the CPU)")
+    if not _parallel(mode, devices):
         return Replicas("none", devices[:1])
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     return Replicas("data-parallel", list(devices), None, jax.process_index() == 0)

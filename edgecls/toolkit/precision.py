@@ -36,21 +36,18 @@ def _float32_config(node):
     return node
 
 
-def is_float32(model) -> bool:
-    """True when no layer of ``model`` (nested models included) computes in a mixed policy."""
-    return _float32_config(model.get_config()) == model.get_config()
-
-
 def float32_model(model, copy: bool = False):
     """``model`` rebuilt with float32 layers and the same weights.
 
     Returns ``model`` itself when it is float32 already, unless ``copy`` asks for a fresh
     one (a model trained under a distribution strategy, made plain again).
     """
-    if is_float32(model) and not copy:
+    config = model.get_config()
+    clean = _float32_config(config)
+    if clean == config and not copy:
         return model
     import keras
 
-    clean = model.__class__.from_config(_float32_config(model.get_config()))
-    clean.set_weights([keras.ops.convert_to_numpy(w).astype("float32") for w in model.get_weights()])
-    return clean
+    rebuilt = model.__class__.from_config(clean)
+    rebuilt.set_weights([keras.ops.convert_to_numpy(w).astype("float32") for w in model.get_weights()])
+    return rebuilt

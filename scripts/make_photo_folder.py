@@ -1,11 +1,13 @@
 """Make an offline folder dataset of real photos: Fashion-MNIST product photos as JPEG files.
 
     python scripts/make_photo_folder.py DEST [--classes Sneaker,Sandal,Bag] [--per-class 300] [--size 96]
-        [--layout classes|flat|split]
+        [--layout classes|flat|split] [--start 0]
 
 Each image is a real Fashion-MNIST photo upscaled (bicubic) to SIZE and saved as an RGB
 JPEG, one sub-folder per class (or flat `label.N.jpg` names, the Kaggle dogs-vs-cats
-layout, or train/val/test folders). Used for the folder-dataset figures and demos.
+layout, or train/val/test folders). ``--start N`` skips each class's first N images, so a
+second folder made with it holds none of the first one's photos. Used for the
+folder-dataset figures and demos.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from edgecls.toolkit.data import load_dataset
 
 
-def make(dest: Path, classes: list[str], per_class: int, size: int, layout: str, data: str) -> int:
+def make(dest: Path, classes: list[str], per_class: int, size: int, layout: str, data: str, start: int = 0) -> int:
     ds = load_dataset(data)
     x = np.concatenate([ds.x_train, ds.x_val, ds.x_test])
     y = np.concatenate([ds.y_train, ds.y_val, ds.y_test])
@@ -27,7 +29,7 @@ def make(dest: Path, classes: list[str], per_class: int, size: int, layout: str,
     for name in classes:
         c = ds.class_names.index(name)
         label = name.lower().replace("/", "-").replace(" ", "-")
-        for n, i in enumerate(np.flatnonzero(y == c)[:per_class]):
+        for n, i in enumerate(np.flatnonzero(y == c)[start : start + per_class]):
             image = cv2.resize(x[i], (size, size), interpolation=cv2.INTER_CUBIC)
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
             if layout == "flat":
@@ -51,6 +53,7 @@ if __name__ == "__main__":
     p.add_argument("--size", type=int, default=96)
     p.add_argument("--layout", choices=["classes", "flat", "split"], default="classes")
     p.add_argument("--data", default="fashion-mnist-mini")
+    p.add_argument("--start", type=int, default=0, help="skip each class's first N images")
     a = p.parse_args()
-    n = make(a.dest, a.classes.split(","), a.per_class, a.size, a.layout, a.data)
+    n = make(a.dest, a.classes.split(","), a.per_class, a.size, a.layout, a.data, a.start)
     print(f"wrote {n} JPEG files to {a.dest}")

@@ -164,6 +164,24 @@ def test_every_backbone_builds_and_exports_to_int8(tmp_path, name):
     for path in ("m.tflite", "m8.onnx"):
         probs = Classifier(tmp_path / path, labels=["a", "b", "c"]).predict(x)
         assert probs.shape == (8, 3) and np.abs(probs - reference).max() < 0.2, path
+    if name != "efficientnet_b0":  # its scaling is Keras' own, inside the backbone
+        assert preprocessed_levels(tmp_path / "m.tflite") >= 255  # Rescaling's mul + add kept 171
+
+
+def preprocessed_levels(path) -> int:
+    """Distinct int8 values out of the in-model preprocessing when the input holds all 256 pixel values."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    ramp = np.arange(np.prod(inp["shape"])) % 256  # every value in every channel (3 and 256 are coprime)
+    interpreter.set_tensor(inp["index"], ramp.reshape(inp["shape"]).astype(inp["dtype"]))
+    interpreter.invoke()
+    out = [t for t in interpreter.get_tensor_details()
+           if "backbone_preprocess" in t["name"] and tuple(t["shape"]) == tuple(inp["shape"])][-1]
+    return len(np.unique(interpreter.get_tensor(out["index"])))
 
 
 def test_offline_imagenet_weights_message(tmp_path, monkeypatch):

@@ -20,8 +20,8 @@ from edgecls.errors import EdgeclsError
 # name -> (keras.applications attribute, preprocessing: "tf" [-1, 1], "caffe" BGR - mean, "builtin")
 APPLICATIONS = {
     "mobilenet_v2": ("MobileNetV2", "tf"),
-    "mobilenet_v3_small": ("MobileNetV3Small", "builtin"),
-    "mobilenet_v3_large": ("MobileNetV3Large", "builtin"),
+    "mobilenet_v3_small": ("MobileNetV3Small", "tf"),
+    "mobilenet_v3_large": ("MobileNetV3Large", "tf"),
     "efficientnet_b0": ("EfficientNetB0", "builtin"),
     "vgg16": ("VGG16", "caffe"),
     "resnet50": ("ResNet50", "caffe"),
@@ -40,17 +40,23 @@ def _weights(name: str, weights: str):
 
 
 def _preprocess(keras, x, mode: str):
+    """The backbone's input scaling as a cast plus one frozen 1x1 convolution.
+
+    One op rounds once in int8, so all 256 input levels survive quantization; Keras'
+    ``Rescaling(1/127.5, offset=-1)`` becomes a multiply then an add, and rounding twice
+    merged them into 171 (mobilenet_v2 on 4 000 photos: int8 agreement 98.7% -> 98.95%).
+    """
     L = keras.layers
-    if mode == "tf":
-        return L.Rescaling(1.0 / 127.5, offset=-1.0, name="backbone_preprocess")(x)
     x = L.Rescaling(1.0, name="to_float")(x)
-    if mode == "caffe":  # RGB -> BGR and mean subtraction as one fixed 1x1 convolution
-        kernel = np.zeros((1, 1, 3, 3), np.float32)
-        for out_c, in_c in enumerate((2, 1, 0)):
-            kernel[0, 0, in_c, out_c] = 1.0
-        conv = L.Conv2D(3, 1, name="backbone_preprocess", trainable=False)
-        x = conv(x)
-        conv.set_weights([kernel, -np.array(CAFFE_MEAN_BGR, np.float32)])
+    if mode == "builtin":
+        return x
+    if mode == "tf":  # [0, 255] -> [-1, 1]
+        kernel, bias = np.eye(3, dtype=np.float32) / 127.5, -np.ones(3, np.float32)
+    else:  # caffe: RGB -> BGR, minus the ImageNet mean
+        kernel, bias = np.eye(3, dtype=np.float32)[::-1].copy(), -np.array(CAFFE_MEAN_BGR, np.float32)
+    conv = L.Conv2D(3, 1, name="backbone_preprocess", trainable=False)
+    x = conv(x)
+    conv.set_weights([kernel.reshape(1, 1, 3, 3), bias])
     return x
 
 
@@ -63,7 +69,7 @@ def build_application(name: str, input_shape, num_classes: int, weights: str = "
     attr, mode = APPLICATIONS[name]
     if input_shape[-1] != 3:
         raise EdgeclsError(f"{name} needs RGB input: train with --channels 3")
-    kwargs = {"include_preprocessing": True} if mode == "builtin" and name.startswith("mobilenet_v3") else {}
+    kwargs = {"include_preprocessing": False} if name.startswith("mobilenet_v3") else {}
     try:
         backbone = getattr(keras.applications, attr)(include_top=False, weights=_weights(name, weights),
                                                      input_shape=tuple(input_shape), pooling="avg", **kwargs)

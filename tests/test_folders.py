@@ -164,8 +164,7 @@ def test_every_backbone_builds_and_exports_to_int8(tmp_path, name):
     for path in ("m.tflite", "m8.onnx"):
         probs = Classifier(tmp_path / path, labels=["a", "b", "c"]).predict(x)
         assert probs.shape == (8, 3) and np.abs(probs - reference).max() < 0.2, path
-    if name != "efficientnet_b0":  # its scaling is Keras' own, inside the backbone
-        assert preprocessed_levels(tmp_path / "m.tflite") >= 255  # Rescaling's mul + add kept 171
+    assert preprocessed_levels(tmp_path / "m.tflite") >= 255  # Keras' Rescaling (mul + add) kept 171
 
 
 def preprocessed_levels(path) -> int:

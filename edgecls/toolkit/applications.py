@@ -1,8 +1,9 @@
 """Transfer learning backbones from ``keras.applications``, wrapped for edgecls.
 
 Each wrapped model still takes raw uint8 RGB pixels: the backbone's own preprocessing
-(scaling to [-1, 1], or Caffe-style BGR with mean subtraction) is a layer inside the
-model, built from int8-friendly ops, so every export keeps the uint8-in contract.
+(scaling to [-1, 1], Caffe-style BGR with mean subtraction, or EfficientNet's own
+normalisation) is one frozen 1x1 convolution inside the model, which int8 quantizes with a
+single rounding, so every export keeps the uint8-in contract and all 256 input levels.
 
 Example::
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from edgecls.errors import EdgeclsError
 
-# name -> (keras.applications attribute, preprocessing: "tf" [-1, 1], "caffe" BGR - mean, "builtin")
+# name -> (keras.applications attribute, preprocessing: "tf" [-1, 1], "caffe" BGR - mean, or
+# "builtin": Keras' own Rescaling/Normalization layers, cut off the backbone and folded into ours)
 APPLICATIONS = {
     "mobilenet_v2": ("MobileNetV2", "tf"),
     "mobilenet_v3_small": ("MobileNetV3Small", "tf"),
@@ -39,22 +41,39 @@ def _weights(name: str, weights: str):
     return str(weights)
 
 
-def _preprocess(keras, x, mode: str):
+def _scaling(mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(kernel, bias) of the per-channel map from raw RGB pixels to what a backbone expects."""
+    if mode == "tf":  # [0, 255] -> [-1, 1]
+        return np.eye(3, dtype=np.float32) / 127.5, -np.ones(3, np.float32)
+    # caffe: RGB -> BGR, minus the ImageNet mean
+    return np.eye(3, dtype=np.float32)[::-1].copy(), -np.array(CAFFE_MEAN_BGR, np.float32)
+
+
+def _split_builtin_scaling(keras, backbone):
+    """Cut the leading Rescaling/Normalization layers off a backbone that scales its own input.
+
+    Returns the rest of the backbone and the (kernel, bias) of the same per-channel affine
+    map, read off by running the cut layers on an all-zero and an all-one image.
+    """
+    scaling = (keras.layers.Rescaling, keras.layers.Normalization)
+    first = next(layer for layer in backbone.layers[1:] if not isinstance(layer, scaling))
+    head = keras.Model(backbone.input, first.input)
+    shape = (1, *backbone.input_shape[1:])
+    zero = np.asarray(head(np.zeros(shape, np.float32)))[0, 0, 0]
+    one = np.asarray(head(np.ones(shape, np.float32)))[0, 0, 0]
+    body = keras.Model(first.input, backbone.output, name=backbone.name)
+    return body, np.diag(one - zero).astype(np.float32), zero.astype(np.float32)
+
+
+def _preprocess(keras, x, kernel: np.ndarray, bias: np.ndarray):
     """The backbone's input scaling as a cast plus one frozen 1x1 convolution.
 
     One op rounds once in int8, so all 256 input levels survive quantization; Keras'
     ``Rescaling(1/127.5, offset=-1)`` becomes a multiply then an add, and rounding twice
     merged them into 171 (mobilenet_v2 on 4 000 photos: int8 agreement 98.7% -> 98.95%).
     """
-    L = keras.layers
-    x = L.Rescaling(1.0, name="to_float")(x)
-    if mode == "builtin":
-        return x
-    if mode == "tf":  # [0, 255] -> [-1, 1]
-        kernel, bias = np.eye(3, dtype=np.float32) / 127.5, -np.ones(3, np.float32)
-    else:  # caffe: RGB -> BGR, minus the ImageNet mean
-        kernel, bias = np.eye(3, dtype=np.float32)[::-1].copy(), -np.array(CAFFE_MEAN_BGR, np.float32)
-    conv = L.Conv2D(3, 1, name="backbone_preprocess", trainable=False)
+    x = keras.layers.Rescaling(1.0, name="to_float")(x)
+    conv = keras.layers.Conv2D(3, 1, name="backbone_preprocess", trainable=False)
     x = conv(x)
     conv.set_weights([kernel.reshape(1, 1, 3, 3), bias])
     return x
@@ -86,8 +105,12 @@ def build_application(name: str, input_shape, num_classes: int, weights: str = "
         for layer in backbone.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = 0.9
+    if mode == "builtin":
+        backbone, kernel, bias = _split_builtin_scaling(keras, backbone)
+    else:
+        kernel, bias = _scaling(mode)
     inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="pixels")
-    x = _preprocess(keras, inputs, mode)
+    x = _preprocess(keras, inputs, kernel, bias)
     x = backbone(x)
     x = keras.layers.Dropout(dropout)(x)
     outputs = softmax_head(keras, x, num_classes)

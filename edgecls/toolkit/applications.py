@@ -57,6 +57,8 @@ def _split_builtin_scaling(keras, backbone):
     """
     scaling = (keras.layers.Rescaling, keras.layers.Normalization)
     first = next(layer for layer in backbone.layers[1:] if not isinstance(layer, scaling))
+    for layer in backbone.layers[1 : backbone.layers.index(first)]:
+        layer.dtype_policy = "float32"  # exact under a mixed-precision policy too; these layers are dropped
     head = keras.Model(backbone.input, first.input)
     shape = (1, *backbone.input_shape[1:])
     zero = np.asarray(head(np.zeros(shape, np.float32)))[0, 0, 0]

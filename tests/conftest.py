@@ -13,6 +13,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+SAMPLE_EPOCHS = 4
+
 
 @pytest.fixture(scope="session", autouse=True)
 def folder_cache(tmp_path_factory) -> Path:
@@ -20,8 +22,6 @@ def folder_cache(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("edgecls-cache")
     os.environ["EDGECLS_CACHE"] = str(path)
     return path
-
-SAMPLE_EPOCHS = 4
 
 
 def run_cli(*args: str, check: bool = False, timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:

@@ -39,6 +39,8 @@ def plots(name: str, run: Path, result: dict) -> list[str]:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in result["rows"]:
+        if not r["latency_1thread"]:  # Keras has no 1-thread figure
+            continue
         ax.scatter(r["size_bytes"] / 1024, r["latency_1thread"]["p50_ms"], s=40)
         ax.annotate(r["format"], (r["size_bytes"] / 1024, r["latency_1thread"]["p50_ms"]), fontsize=7)
     ax.set_xscale("log")

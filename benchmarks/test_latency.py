@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecls.bench import ARTIFACT_ORDER, time_calls
+from edgecls.bench import time_calls
+from edgecls.export.artifacts import FILENAMES
 
 RATIOS = Path(".benchmarks") / "ratios.json"
 
@@ -26,7 +27,7 @@ def image(sample_run):
     return load_dataset("fashion-mnist-mini").x_test[:1]
 
 
-@pytest.mark.parametrize("artifact", ARTIFACT_ORDER)
+@pytest.mark.parametrize("artifact", FILENAMES)
 def test_artifact_latency(benchmark, sample_run, image, artifact):
     from edgecls.runtime import Classifier
 
@@ -52,7 +53,7 @@ def test_ratio_gates(sample_run, image):
     model = keras.models.load_model(sample_run / "model.keras")
     keras_ms = np.median(time_calls(lambda: model(image, training=False), iterations=200, seconds=3)) * 1e3
     ms = {}
-    for artifact in ARTIFACT_ORDER:
+    for artifact in FILENAMES:
         clf = Classifier(sample_run / "export" / artifact, threads=1)
         ms[artifact] = np.median(time_calls(lambda: clf.predict(image), iterations=2000, seconds=2)) * 1e3
     ratios = {"keras_per_frame_ms": keras_ms, "artifact_ms": ms,

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls import console
+from edgecls.errors import EdgeclsError, first_line
 
-ARTIFACT_ORDER = ["model_fp32.tflite", "model_fp16.tflite", "model_dynamic.tflite", "model_int8.tflite",
-                  "model_fp32.onnx", "model_int8.onnx"]
 
 COLD_START = """
 import json, sys, time
@@ -61,109 +60,124 @@ def _latency(times: np.ndarray) -> dict:
     return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "n": int(len(times))}
 
 
-def _progress(i: int, total: int, text: str) -> None:
-    width = 24
-    done = int(width * i / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{total} {text:<48}")
-    sys.stderr.flush()
-    if i == total:
-        sys.stderr.write("\n")
-
-
 def cold_start(path: Path, images_npy: Path) -> dict:
     """Import + load + first inference, and peak RSS after the saved images, in a fresh process."""
     proc = subprocess.run([sys.executable, "-c", COLD_START, str(path), str(images_npy)],
                           capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        raise EdgeclsError(f"{path}: cold-start run failed: {proc.stderr.strip().splitlines()[-1][:200]}")
+        raise EdgeclsError(f"{path}: cold-start run failed: {first_line(proc.stderr.strip().splitlines()[-1:] or ['?'])}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def bench(source: str, *, artifacts: list[str] | None = None, data: str | None = None, iterations: int = 300,
-          seconds: float = 2.0, batch: int = 32, device: str = "cpu", limit: int | None = None,
-          include_original: bool = True, echo=print) -> dict:
-    """Benchmark the run's original model and its exported artifacts (or the given ones)."""
-    from edgecls.export.exporter import resolve_source
-    from edgecls.runtime import Classifier
-    from edgecls.runtime.backends import onnx_providers
-    from edgecls.toolkit.evaluate import predict
-    from edgecls.toolkit.modelfile import load_model
+def _artifact_paths(src, artifacts: list[str] | None, source: str) -> list[Path]:
+    """The artifacts to measure: those given, else every registered one in the run's export/."""
+    from edgecls.export.artifacts import FILENAMES
+    from edgecls.runtime.metadata import read_metadata
+    from edgecls.toolkit.rundir import sha256
 
-    src = resolve_source(source, None, data)
-    run_dir = src.model_path.parent
-    paths = [Path(a) for a in artifacts] if artifacts else [run_dir / "export" / n for n in ARTIFACT_ORDER
-                                                               if (run_dir / "export" / n).exists()]
+    export = src.default_export
+    paths = [Path(a) for a in artifacts] if artifacts else [export / n for n in FILENAMES if (export / n).exists()]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise EdgeclsError(f"artifact not found: {', '.join(missing)} (run `edgecls export {source} --int8` first)")
     if not paths:
-        raise EdgeclsError(f"no artifacts in {run_dir / 'export'}: run `edgecls export {source} --int8` first")
+        raise EdgeclsError(f"no artifacts in {export}: run `edgecls export {source} --int8` first")
+    model_sha = sha256(src.model_path)
+    for path in paths:
+        made_from = (read_metadata(path) or {}).get("source_sha256")
+        if made_from and made_from != model_sha:
+            raise EdgeclsError(f"{path} was exported from another version of {src.model_path.name} "
+                               f"(source_sha256 differs): run `edgecls export {source}` again")
+    return paths
+
+
+def _providers(device: str, notes: list[str]) -> list[str] | None:
+    from edgecls.runtime.backends import onnx_providers
+
+    if device != "gpu":
+        return None
+    if "CUDAExecutionProvider" in onnx_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    notes.append("--device gpu: ONNX Runtime's CUDA provider is not available here; ONNX measured on CPU")
+    return None
+
+
+def _keras_row(model, model_path: Path, x, y, reference, iterations: int, seconds: float, many) -> dict:
+    """The original Keras model, per frame (``model(x)``) and on a batch (``predict``), all cores."""
+    one = x[:1]
+    per_frame = time_calls(lambda: model(one, training=False), iterations=iterations, seconds=seconds)
+    batched = time_calls(lambda: model.predict(many, verbose=0), iterations=max(iterations // 10, 5),
+                         seconds=seconds, warmup=2)
+    return {"format": "keras", "artifact": model_path.name, "size_bytes": model_path.stat().st_size,
+            "accuracy": float((reference.argmax(1) == y).mean()), "agreement": 1.0,
+            "latency_1thread": None, "latency_all_cores": _latency(per_frame),
+            "throughput_batch": float(len(many) / np.median(batched)),
+            "latency_predict_batch": _latency(batched), "cold_start_s": None, "peak_rss_mb": None}
+
+
+def _artifact_row(path: Path, x, y, reference, providers, cores: int, iterations: int, seconds: float,
+                  many, images_npy: Path) -> dict:
+    """Accuracy, agreement, latency at 1 and all threads, batch throughput and cold start of one file."""
+    from edgecls.runtime import Classifier
+
+    probs = Classifier(path, threads=cores, providers=providers).predict(x)
+    row = {"format": f"{path.suffix[1:]}-{path.stem.split('_', 1)[-1]}", "artifact": path.name,
+           "size_bytes": path.stat().st_size, "accuracy": float((probs.argmax(1) == y).mean()),
+           "agreement": float((probs.argmax(1) == reference.argmax(1)).mean())}
+    for threads, key in ((1, "latency_1thread"), (cores, "latency_all_cores")):
+        clf = Classifier(path, threads=threads, providers=providers)
+        row[key] = _latency(time_calls(lambda: clf.predict(x[:1]), iterations=iterations, seconds=seconds))
+    row["throughput_batch"] = None
+    if clf.supports_batch:
+        t = time_calls(lambda: clf.predict(many), iterations=max(iterations // 10, 5), seconds=seconds, warmup=2)
+        row["throughput_batch"] = float(len(many) / np.median(t))
+    return row | cold_start(path, images_npy)
+
+
+def bench(source: str, *, artifacts: list[str] | None = None, data: str | None = None, iterations: int = 300,
+          seconds: float = 2.0, batch: int = 32, device: str = "cpu", limit: int | None = None,
+          include_original: bool = True) -> dict:
+    """Benchmark the run's original model and its exported artifacts (or the given ones)."""
+    from edgecls.toolkit.evaluate import predict
+    from edgecls.toolkit.modelfile import load_model
+    from edgecls.toolkit.rundir import resolve_source
+
+    src = resolve_source(source, None, data)
+    paths = _artifact_paths(src, artifacts, source)
     ds = src.load()
     x, y = ds.x_test[:limit], ds.y_test[:limit]
-    providers = None
-    notes = []
-    if device == "gpu":
-        available = onnx_providers()
-        if "CUDAExecutionProvider" in available:
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        else:
-            notes.append("--device gpu: ONNX Runtime's CUDA provider is not available here; ONNX measured on CPU")
+    notes: list[str] = []
+    providers = _providers(device, notes)
     cores = os.cpu_count() or 1
     model = load_model(str(src.model_path))
     if tuple(model.input_shape[1:]) != ds.image_shape:
         raise EdgeclsError(f"--data {ds.name} has {ds.image_shape} images but the model takes {tuple(model.input_shape[1:])}")
     reference = predict(model, x)
-    rows = []
-    steps = len(paths) * 3 + (2 if include_original else 0)
-    step = 0
-    one = x[:1]
     many = x[: min(batch, len(x))]
-    inputs_dir = tempfile.TemporaryDirectory(prefix="edgecls-bench-")  # removed when collected
-    images_npy = Path(inputs_dir.name) / "inputs.npy"
-    np.save(images_npy, x[:200])  # what every cold-start process classifies
-    if include_original:
-        _progress(step, steps, "original: per-frame model(x)")
-        per_frame = time_calls(lambda: model(one, training=False), iterations=iterations, seconds=seconds)
-        step += 1
-        _progress(step, steps, "original: predict on a batch")
-        batched = time_calls(lambda: model.predict(many, verbose=0), iterations=max(iterations // 10, 5),
-                             seconds=seconds, warmup=2)
-        step += 1
-        rows.append({"format": "keras", "artifact": src.model_path.name, "size_bytes": src.model_path.stat().st_size,
-                     "accuracy": float((reference.argmax(1) == y).mean()), "agreement": 1.0,
-                     "latency_1thread": _latency(per_frame), "latency_all_cores": _latency(per_frame),
-                     "throughput_batch": float(len(many) / np.median(batched)),
-                     "latency_predict_batch": _latency(batched), "cold_start_s": None, "peak_rss_mb": None})
-    for path in paths:
-        probs = Classifier(path, threads=cores, providers=providers).predict(x)
-        row = {"format": f"{path.suffix[1:]}-{path.stem.split('_', 1)[-1]}", "artifact": path.name,
-               "size_bytes": path.stat().st_size, "accuracy": float((probs.argmax(1) == y).mean()),
-               "agreement": float((probs.argmax(1) == reference.argmax(1)).mean())}
-        for threads, key in ((1, "latency_1thread"), (cores, "latency_all_cores")):
-            _progress(step, steps, f"{path.name}: batch 1, {threads} thread(s)")
-            clf = Classifier(path, threads=threads, providers=providers)
-            row[key] = _latency(time_calls(lambda: clf.predict(one), iterations=iterations, seconds=seconds))
-            step += 1
-        _progress(step, steps, f"{path.name}: batch {len(many)}, cold start")
-        if clf.supports_batch:
-            t = time_calls(lambda: clf.predict(many), iterations=max(iterations // 10, 5), seconds=seconds, warmup=2)
-            row["throughput_batch"] = float(len(many) / np.median(t))
-        else:
-            row["throughput_batch"] = None
-        row.update(cold_start(path, images_npy))
-        step += 1
-        rows.append(row)
-    _progress(steps, steps, "done")
-    inputs_dir.cleanup()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgecls-bench-") as inputs_dir:
+        images_npy = Path(inputs_dir) / "inputs.npy"
+        np.save(images_npy, x[:200])  # what every cold-start process classifies
+        if include_original:
+            console.progress(0, len(paths) + 1, "original Keras model")
+            rows.append(_keras_row(model, src.model_path, x, y, reference, iterations, seconds, many))
+        for i, path in enumerate(paths):
+            console.progress(i + 1, len(paths) + 1, path.name)
+            rows.append(_artifact_row(path, x, y, reference, providers, cores, iterations, seconds, many, images_npy))
+        console.progress(len(paths) + 1, len(paths) + 1, "done")
     return {"source": str(src.model_path), "dataset": ds.name, "samples": int(len(y)), "batch": int(len(many)),
             "cores": cores, "device": device, "notes": notes, "rows": rows}
 
 
 def _cells(r: dict) -> list[str]:
     """One row's values as text, in the column order of both tables."""
-    one, allc = r["latency_1thread"], r["latency_all_cores"]
+    one, allc = r["latency_1thread"] or {}, r["latency_all_cores"]
+
+    def ms(d, key):
+        return f"{d[key]:.3f}" if d else "-"
+
     return [r["artifact"], f"{r['size_bytes'] / 1024:.0f}", f"{r['accuracy']:.4f}", f"{r['agreement']:.4f}",
-            f"{one['p50_ms']:.3f}", f"{one['p95_ms']:.3f}", f"{one['p99_ms']:.3f}", f"{allc['p50_ms']:.3f}",
+            ms(one, "p50_ms"), ms(one, "p95_ms"), ms(one, "p99_ms"), ms(allc, "p50_ms"),
             f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-",
             f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-",
             f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"]
@@ -175,7 +189,8 @@ def _headers(result: dict) -> list[str]:
 
 
 def format_table(result: dict) -> str:
-    """Aligned text; the keras row times ``model(x, training=False)`` per frame."""
+    """Aligned text; the keras row times ``model(x, training=False)`` per frame on all cores
+    (Keras has no per-call thread setting, so its 1-thread columns are empty)."""
     rows = [_headers(result)] + [_cells(r) for r in result["rows"]]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))

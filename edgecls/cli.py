@@ -8,27 +8,48 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import click
 
-from edgecls import __version__
-from edgecls.errors import EdgeclsError
+from edgecls import __version__, console
+from edgecls import cli_types as types
+from edgecls.errors import EdgeclsError, first_line
 
 
 class Group(click.Group):
-    """Turn user errors into one line on stderr and a non-zero exit; ``--debug`` shows tracebacks."""
+    """Every failure is one line on stderr and a non-zero exit; ``--debug`` adds the traceback.
+
+    EdgeclsError is a user mistake (its own exit code, 2 unless it says otherwise); an OSError
+    is the environment (a full disk, a permission, exit 1); anything else is a bug in edgecls
+    (exit 70). click's own usage errors (exit 2) name the option.
+    """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except EdgeclsError as exc:
-            if os.environ.get("EDGECLS_DEBUG"):
-                raise
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            console.error("interrupted")
             sys.exit(130)
+        except EdgeclsError as exc:
+            _fail(str(exc), exc.exit_code)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            _fail(f"{exc.strerror or first_line(exc)}{where}", 1)
+        except MemoryError:
+            _fail("out of memory (lower --batch-size, --max-pixels or the dataset size)", 1)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+            _fail(f"internal error: {type(exc).__name__}: {first_line(exc)} (a bug in edgecls; "
+                  "`edgecls --debug ...` shows where)", 70)
+
+
+def _fail(message: str, code: int) -> None:
+    if os.environ.get("EDGECLS_DEBUG"):
+        traceback.print_exc()
+    console.error(message)
+    sys.exit(code)
 
 
 def _quiet_tensorflow() -> None:
@@ -36,39 +57,30 @@ def _quiet_tensorflow() -> None:
 
 
 def _import_keras() -> None:
-    """Import Keras (and TensorFlow) with stderr closed at the C level.
-
-    TensorFlow's C++ start-up lines ("All log messages before absl::InitializeLog() ...",
-    oneDNN and CUDA notices) ignore TF_CPP_MIN_LOG_LEVEL; they would bury the one-line
-    errors this CLI promises. ``--debug`` keeps them.
-    """
+    """Import Keras (and TensorFlow) with native start-up lines silenced (see console.native_stderr)."""
     from edgecls.toolkit.distribute import prepare_environment
 
     prepare_environment()
-    if os.environ.get("EDGECLS_DEBUG"):
-        import keras  # noqa: F401
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
-        import keras
+        with console.native_stderr():
+            import keras
 
-        if keras.backend.backend() == "tensorflow":  # device discovery prints its own cuInit notices
-            import tensorflow as tf
+            if keras.backend.backend() == "tensorflow":  # device discovery prints its own cuInit notices
+                import tensorflow as tf
 
-            tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+                tf.config.list_physical_devices()
+    except ModuleNotFoundError as exc:
+        raise EdgeclsError(f"this command needs the training extra ({exc.name} is missing): "
+                           "pip install 'edgecls[train]'") from exc
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecls")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
-def main(debug: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Also native libraries' own messages (TensorFlow, LiteRT).")
+@click.option("--max-pixels", type=types.POSITIVE, help="Refuse images declaring more pixels (default 50 000 000).")
+def main(debug: bool, quiet: bool, verbose: bool, max_pixels: int | None) -> None:
     """Train image classifiers, export them to TFLite/ONNX, verify and run them.
 
     \b
@@ -78,6 +90,13 @@ def main(debug: bool) -> None:
     """
     if debug:
         os.environ["EDGECLS_DEBUG"] = "1"
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
+    console.set_level("quiet" if quiet else "verbose" if verbose else "normal")
+    if max_pixels:
+        from edgecls import limits
+
+        limits.set_max_pixels(max_pixels)
     _quiet_tensorflow()
 
 
@@ -87,40 +106,42 @@ DATA_HELP = ("Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifa
 
 @main.command()
 @click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where local copies of built-in datasets are.")
-@click.option("--image-size", type=int, help="Image folders: decode at SIZE x SIZE (default 224).")
+@click.option("--data-dir", type=types.EXISTING_DIR, help="Where local copies of built-in datasets are.")
+@click.option("--image-size", type=types.IMAGE_SIZE, help="Image folders: decode at SIZE x SIZE (default 224).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
               help="Image folders: 1 = grayscale, 3 = RGB.")
 @click.option("--resize", type=click.Choice(["stretch", "crop", "pad"]), default="stretch", show_default=True,
               help="Image folders: how to fit images to the square input (kept in the exported metadata).")
 @click.option("--model", "model_name", default="edge-cnn", show_default=True, help="Architecture (see `edgecls models`).")
-@click.option("--epochs", type=int, help="Epochs (default per dataset: 15 mini, 40 fashion-mnist, 12 mnist, 40 cifar10).")
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", "learning_rate", type=float, default=3e-3, show_default=True, help="Peak AdamW learning rate.")
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option("--label-smoothing", type=float, default=0.1, show_default=True,
+@click.option("--epochs", type=types.POSITIVE, help="Epochs (default per dataset: 15 mini, 40 fashion-mnist, 12 mnist, 40 cifar10).")
+@click.option("--batch-size", type=types.POSITIVE, default=128, show_default=True)
+@click.option("--lr", "learning_rate", type=types.Finite(0, 10, min_open=True), default=3e-3, show_default=True,
+              help="Peak AdamW learning rate.")
+@click.option("--weight-decay", type=types.Finite(0, 1), default=1e-4, show_default=True)
+@click.option("--label-smoothing", type=types.Finite(0, 1, max_open=True), default=0.1, show_default=True,
               help="Soft targets; also keeps logits in a range int8 resolves well.")
-@click.option("--val-split", type=float, help="Fraction of train held out for validation (default 0.1).")
-@click.option("--patience", type=int, default=8, show_default=True, help="Early-stopping patience (val_loss).")
+@click.option("--val-split", type=types.Finite(0, 0.9, min_open=True, max_open=True),
+              help="Fraction of train held out for validation (default 0.1).")
+@click.option("--patience", type=types.POSITIVE, default=8, show_default=True, help="Early-stopping patience (val_loss).")
 @click.option("--no-augment", is_flag=True, help="Switch data augmentation off.")
-@click.option("--init", type=click.Path(dir_okay=False), help="Fine-tune from this .keras model (new head if classes differ).")
+@click.option("--init", type=types.EXISTING_FILE, help="Fine-tune from this .keras model (new head if classes differ).")
 @click.option("--weights", default="none", show_default=True,
               help="keras.applications backbones: imagenet (downloaded by Keras), none, or a weights file.")
 @click.option("--freeze-backbone", is_flag=True, help="Train the new head only (no fine-tuning phase).")
-@click.option("--fine-tune-layers", type=int, default=30, show_default=True,
+@click.option("--fine-tune-layers", type=types.POSITIVE, default=30, show_default=True,
               help="Phase 2 unfreezes the top N backbone layers (BatchNorm stays frozen).")
-@click.option("--fine-tune-epochs", type=int, help="Phase 2 epochs (default: half of --epochs).")
+@click.option("--fine-tune-epochs", type=types.POSITIVE, help="Phase 2 epochs (default: half of --epochs).")
 @click.option("--mixed-precision", default="float32", show_default=True,
               type=click.Choice(["float32", "bfloat16", "float16"]))
 @click.option("--distribute", type=click.Choice(["auto", "none", "data-parallel"]), default="auto", show_default=True,
               help="Data parallelism over local GPUs (or a cluster, see README); auto: on with 2+ GPUs.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", default="runs/latest", show_default=True, help="Run directory.")
+@click.option("--seed", type=types.SEED, default=0, show_default=True)
+@click.option("--out", type=types.OUT_DIR, default="runs/latest", show_default=True, help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last epoch.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
-def train(data, data_dir, image_size, channels, resize, model_name, epochs, batch_size, learning_rate, weight_decay, label_smoothing,
-          val_split, patience, no_augment, init, weights, freeze_backbone, fine_tune_layers, fine_tune_epochs,
-          mixed_precision, distribute, seed, out, resume, overwrite):
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new one is done).")
+def train(data, data_dir, image_size, channels, resize, model_name, epochs, batch_size, learning_rate, weight_decay,
+          label_smoothing, val_split, patience, no_augment, init, weights, freeze_backbone, fine_tune_layers,
+          fine_tune_epochs, mixed_precision, distribute, seed, out, resume, overwrite):
     """Train a classifier and write a run directory with its reports.
 
     \b
@@ -139,18 +160,21 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
                       fine_tune_epochs=fine_tune_epochs,
                       data_dir=data_dir, image_size=image_size, channels=int(channels), resize=resize,
                       mixed_precision=mixed_precision, distribute=distribute)
+    from edgecls.toolkit.metrics import format_report
+
     result = run_training(cfg, resume=resume, overwrite=overwrite)
     m = result["metrics"]
+    click.echo(format_report(m))
     click.echo(f"test accuracy {m['accuracy']:.4f} (macro F1 {m['macro_avg']['f1']:.4f}) after "
                f"{m['epochs_run']} epochs, {m['train_seconds']:.0f} s of training; run in {result['run_dir']}")
 
 
 @main.command()
-@click.argument("model_path", type=click.Path())
+@click.argument("model_path", type=types.EXISTING_FILE)
 @click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
-@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--data-dir", type=types.EXISTING_DIR)
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
-@click.option("--out", help="Where to write metrics.json and plots (default: beside the model, eval/).")
+@click.option("--out", type=types.OUT_DIR, help="Where to write metrics.json and plots (default: beside the model, eval-SPLIT/).")
 def evaluate(model_path, data, data_dir, split, out):
     """Metrics (precision/recall/F1, confusion matrix) and plots of a .keras model on a dataset.
 
@@ -161,17 +185,21 @@ def evaluate(model_path, data, data_dir, split, out):
     from edgecls.toolkit.evaluate import evaluate_model
 
     out = out or os.path.join(os.path.dirname(model_path) or ".", f"eval-{split}")
-    evaluate_model(model_path, data=data, out=out, split=split, data_dir=data_dir)
+    report = evaluate_model(model_path, data=data, out=out, split=split, data_dir=data_dir)
+    from edgecls.toolkit.metrics import format_report
+
+    click.echo(format_report(report))
     click.echo(f"wrote {out}/metrics.json and plots")
 
 
 @main.command()
 @click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
-@click.option("--data-dir", type=click.Path(file_okay=False))
-@click.option("--image-size", type=int, help="Image folders: decode at SIZE x SIZE (default 224).")
+@click.option("--data-dir", type=types.EXISTING_DIR)
+@click.option("--image-size", type=types.IMAGE_SIZE, help="Image folders: decode at SIZE x SIZE (default 224).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True)
-@click.option("--out", default="runs/inspect", show_default=True)
-@click.option("--sample", type=int, default=2000, show_default=True, help="Images in the PCA / t-SNE views.")
+@click.option("--out", type=types.OUT_DIR, default="runs/inspect", show_default=True)
+@click.option("--sample", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="Images in the PCA / t-SNE views.")
 @click.option("--no-tsne", is_flag=True, help="Skip t-SNE (the slow part).")
 def inspect(data, data_dir, image_size, channels, out, sample, no_tsne):
     """Class counts, a sample grid and PCA / t-SNE views of a dataset.
@@ -197,8 +225,8 @@ def inspect(data, data_dir, image_size, channels, out, sample, no_tsne):
 
 
 @main.command()
-@click.option("--input-size", default="28x28x1", show_default=True, help="HxWxC to count MACs at.")
-@click.option("--classes", type=int, default=10, show_default=True)
+@click.option("--input-size", type=types.Shape(), default="28x28x1", show_default=True, help="HxWxC to count MACs at.")
+@click.option("--classes", type=click.IntRange(min=2), default=10, show_default=True)
 def models(input_size, classes):
     """List the model architectures with parameters and multiply-adds.
 
@@ -206,55 +234,58 @@ def models(input_size, classes):
     edgecls models --input-size 32x32x3
     """
     _import_keras()
-    from edgecls.toolkit.models import MODELS, build_model, count_macs
-
-    try:
-        shape = tuple(int(v) for v in input_size.lower().split("x"))
-        assert len(shape) == 3
-    except (ValueError, AssertionError):
-        raise EdgeclsError(f"--input-size must look like 28x28x1, got {input_size!r}") from None
     from edgecls.toolkit.applications import APPLICATIONS
+    from edgecls.toolkit.models import MODELS, build_model, count_macs
 
     click.echo(f"{'model':<18} {'params':>10} {'MACs':>10}  description")
     for name, spec in MODELS.items():
-        m = build_model(name, shape, classes)
+        m = build_model(name, input_size, classes)
         click.echo(f"{name:<18} {m.count_params():>10,} {count_macs(m) / 1e6:>9.2f}M  {spec.summary}")
     for name, (attr, _) in APPLICATIONS.items():
         click.echo(f"{name:<18} {'':>10} {'':>10}  keras.applications.{attr} backbone (RGB; --weights imagenet|none|FILE)")
 
 
+def _format_names() -> list[str]:
+    from edgecls.export.artifacts import ARTIFACTS
+
+    return list(ARTIFACTS)
+
+
 @main.command()
-@click.argument("source", type=click.Path())
+@click.argument("source", type=types.EXISTING)
 @click.option("--int8", is_flag=True, help="Also write full-integer model_int8.tflite and model_int8.onnx.")
-@click.option("--formats", help="Comma-separated subset: tflite-fp32,tflite-fp16,tflite-dynamic,tflite-int8,onnx-fp32,onnx-int8.")
+@click.option("--formats", type=types.Choices(_format_names()),
+              help="Comma-separated subset: " + ",".join(_format_names()) + ".")
 @click.option("--io-dtype", default="uint8", show_default=True, type=click.Choice(["uint8", "int8"]),
               help="Input/output type of the int8 TFLite model.")
-@click.option("--calib", type=int, default=500, show_default=True, help="Calibration images (class-stratified, from train).")
-@click.option("--labels", "labels_file", type=click.Path(dir_okay=False), help="labels.txt for a bare .keras file.")
+@click.option("--calib", type=types.POSITIVE, default=500, show_default=True,
+              help="Calibration images (class-stratified, from train).")
+@click.option("--labels", "labels_file", type=types.EXISTING_FILE, help="labels.txt for a bare .keras file.")
 @click.option("--data", help="Dataset to calibrate and verify on (default: the run's own).")
-@click.option("--max-drop", type=float, default=1.0, show_default=True, help="Gate: max accuracy drop, points.")
-@click.option("--min-agreement", type=float, default=0.99, show_default=True, help="Gate: min top-1 agreement.")
+@click.option("--max-drop", type=types.Finite(0, 100), default=1.0, show_default=True, help="Gate: max accuracy drop, points.")
+@click.option("--min-agreement", type=types.FRACTION, default=0.99, show_default=True, help="Gate: min top-1 agreement.")
 @click.option("--keep-saved-model", is_flag=True, help="Keep the intermediate SavedModel.")
-@click.option("--out", help="Output folder (default: SOURCE/export).")
+@click.option("--out", type=types.OUT_DIR, help="Output folder (default: SOURCE/export).")
 def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, min_agreement, keep_saved_model, out):
     """Export TFLite/ONNX artifacts with embedded metadata and verify each against the original.
 
     \b
     edgecls export runs/mini --int8
     edgecls export model.keras --labels labels.txt --data fashion-mnist --formats tflite-int8
-    Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement).
+    Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement); the
+    failed candidate is kept in export.failed/ and the previous export is left as it was.
     """
     _import_keras()
     from edgecls.export import export_model
 
-    report = export_model(source, out=out, formats=formats.split(",") if formats else None, int8=int8,
-                          io_dtype=io_dtype, calib=calib, labels=labels_file, data=data, max_drop=max_drop,
-                          min_agreement=min_agreement, keep_saved_model=keep_saved_model, echo=click.echo)
+    report = export_model(source, out=out, formats=formats, int8=int8, io_dtype=io_dtype, calib=calib,
+                          labels=labels_file, data=data, max_drop=max_drop, min_agreement=min_agreement,
+                          keep_saved_model=keep_saved_model)
     click.echo(f"all {len(report['artifacts'])} artifacts passed the parity gate")
 
 
 @main.command()
-@click.argument("artifact", type=click.Path())
+@click.argument("artifact", type=types.EXISTING_FILE)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(artifact, as_json):
     """Print an artifact's embedded metadata, inputs/outputs, size and op count.
@@ -265,6 +296,7 @@ def info(artifact, as_json):
     import json
     from pathlib import Path
 
+    from edgecls.errors import clean_text
     from edgecls.runtime import Classifier
 
     clf = Classifier(artifact, warmup=False)
@@ -277,7 +309,7 @@ def info(artifact, as_json):
     for key in ("inputs", "outputs"):
         for t in doc[key]:
             extra = f" scale={t['scale']:.6g} zero_point={t['zero_point']}" if t.get("scale") else ""
-            click.echo(f"  {key[:-1]:<6} {t['name']} {t['shape']} {t['dtype']}{extra}")
+            click.echo(f"  {key[:-1]:<6} {clean_text(t['name'], 80)} {t['shape']} {t['dtype']}{extra}")
     if "ops" in doc:
         click.echo(f"  ops    {doc['ops']} ({', '.join(doc['op_types'])})")
     meta = clf.metadata
@@ -285,31 +317,33 @@ def info(artifact, as_json):
         click.echo("  no edgecls metadata (pass labels= and input_size= to Classifier)")
         return
     i = meta["input"]
-    click.echo(f"  input  {i['height']}x{i['width']}x{i['channels']} {i['color']} {i['dtype']}, resize {i['resize']}")
+    click.echo(f"  input  {i['height']}x{i['width']}x{i['channels']} {i['color']} {clean_text(i.get('dtype'), 20)}, "
+               f"resize {i.get('resize', 'stretch')}")
     click.echo(f"  labels {', '.join(meta['labels'])}")
     for key in ("dataset", "original_accuracy", "quantization", "source_sha256", "created"):
         if key in meta:
-            click.echo(f"  {key:<17} {meta[key]}")
+            click.echo(f"  {key:<17} {clean_text(meta[key], 120)}")
 
 
 @main.command()
-@click.argument("model_path", type=click.Path())
+@click.argument("model_path", type=types.EXISTING_FILE)
 @click.option("--source", "-s", default="0", show_default=True,
               help="Camera index, video file, RTSP/HTTP URL, image file or folder of images.")
-@click.option("--top-k", type=int, default=1, show_default=True)
-@click.option("--threshold", type=float, default=0.0, show_default=True, help='Below this score the label is "unknown".')
-@click.option("--smooth", type=int, default=1, show_default=True, help="Average scores over the last N frames.")
+@click.option("--top-k", type=types.POSITIVE, default=1, show_default=True)
+@click.option("--threshold", type=types.FRACTION, default=0.0, show_default=True,
+              help='Below this score the label is "unknown".')
+@click.option("--smooth", type=types.POSITIVE, default=1, show_default=True, help="Average scores over the last N frames.")
 @click.option("--headless", is_flag=True, default=None, help="No window (automatic without a display).")
-@click.option("--save", type=click.Path(dir_okay=False), help="Write the annotated video here (.mp4 or .avi).")
-@click.option("--jsonl", help="Write one JSON line per frame to PATH, or - for stdout.")
+@click.option("--save", type=types.OutputFile((".mp4", ".avi")), help="Write the annotated video here (.mp4 or .avi).")
+@click.option("--jsonl", type=types.OutputFile(), help="Write one JSON line per frame to PATH, or - for stdout.")
 @click.option("--crop", "resize", flag_value="crop", help="Center-crop frames to the model's aspect before resizing.")
 @click.option("--pad", "resize", flag_value="pad", help="Letterbox frames to the model's aspect.")
 @click.option("--stretch", "resize", flag_value="stretch", help="Stretch frames to the model's size.")
-@click.option("--threads", type=int, help="Inference threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(1, 256), help="Inference threads (default: all cores).")
 @click.option("--provider", "providers", multiple=True, help="ONNX Runtime execution provider (repeatable).")
-@click.option("--labels", "labels_file", type=click.Path(dir_okay=False), help="labels.txt for a model without metadata.")
-@click.option("--max-frames", type=int, help="Stop after N frames.")
-@click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+@click.option("--labels", "labels_file", type=types.EXISTING_FILE, help="labels.txt for a model without metadata.")
+@click.option("--max-frames", type=types.POSITIVE, help="Stop after N frames.")
+@click.option("--summary-json", type=types.OutputFile((".json",)), help="Also write the summary as JSON.")
 def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, resize, threads, providers,
         labels_file, max_frames, summary_json):
     """Classify frames from a camera, video, stream, image or folder with an exported model.
@@ -320,15 +354,12 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
     edgecls run model_fp32.onnx --source photos/ --top-k 3 --save out.mp4
     Keys in the window: q/Esc quit, space pause, s snapshot.
     """
-    from pathlib import Path
-
+    from edgecls import fileio
     from edgecls.runtime import Classifier
     from edgecls.runtime.runner import RunOptions, format_summary, run_stream
     from edgecls.runtime.sources import open_source
 
-    labels = None
-    if labels_file:
-        labels = [l.strip() for l in Path(labels_file).read_text().splitlines() if l.strip()]
+    labels = fileio.read_labels(labels_file) if labels_file else None
     clf = Classifier(model_path, labels=labels, resize=resize, threads=threads, providers=list(providers) or None)
     opts = RunOptions(top_k=top_k, threshold=threshold, smooth=smooth, headless=headless, save=save,
                       jsonl=jsonl, max_frames=max_frames)
@@ -336,23 +367,23 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
         summary = run_stream(clf, src, opts)
     click.echo(format_summary(summary), err=jsonl == "-")
     if summary_json:
-        from edgecls import fileio
-
         fileio.write_json(summary_json, summary)
     if summary.get("error"):
         raise EdgeclsError(f"{summary['error']} ({summary['frames']} frames done)", exit_code=1)
 
 
 @main.command()
-@click.argument("source", type=click.Path())
-@click.option("--artifact", "artifacts", multiple=True, type=click.Path(), help="Benchmark these files (repeatable).")
+@click.argument("source", type=types.EXISTING)
+@click.option("--artifact", "artifacts", multiple=True, type=types.EXISTING_FILE,
+              help="Benchmark these files (repeatable).")
 @click.option("--data", help="Dataset whose test split is used (default: the run's own).")
-@click.option("--iterations", type=int, default=300, show_default=True, help="Timed calls per measurement, at most.")
-@click.option("--seconds", type=float, default=2.0, show_default=True, help="Time per measurement, at most.")
-@click.option("--limit", type=int, help="Use only the first N test images for accuracy.")
+@click.option("--iterations", type=types.POSITIVE, default=300, show_default=True, help="Timed calls per measurement, at most.")
+@click.option("--seconds", type=types.Finite(0, 3600, min_open=True), default=2.0, show_default=True,
+              help="Time per measurement, at most.")
+@click.option("--limit", type=types.POSITIVE, help="Use only the first N test images for accuracy.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
-@click.option("--json", "json_path", help="Write the results as JSON to PATH (- for stdout).")
-@click.option("--markdown", "markdown_path", help="Write a Markdown table to PATH (- for stdout).")
+@click.option("--json", "json_path", type=types.OutputFile(), help="Write the results as JSON to PATH (- for stdout).")
+@click.option("--markdown", "markdown_path", type=types.OutputFile(), help="Write a Markdown table to PATH (- for stdout).")
 def bench(source, artifacts, data, iterations, seconds, limit, device, json_path, markdown_path):
     """Size, accuracy, agreement, latency, throughput, cold start and memory of every format.
 
@@ -383,24 +414,21 @@ def data():
 
 
 @data.command("split")
-@click.argument("src", type=click.Path(file_okay=False))
-@click.argument("dest", type=click.Path(file_okay=False))
-@click.option("--ratios", default="0.64,0.16,0.2", show_default=True, help="train,val,test fractions (16:4:5).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.argument("src", type=types.EXISTING_DIR)
+@click.argument("dest", type=types.OUT_DIR)
+@click.option("--ratios", type=types.Ratios(), default="0.64,0.16,0.2", show_default=True,
+              help="train,val,test fractions (16:4:5).")
+@click.option("--seed", type=types.SEED, default=0, show_default=True)
 @click.option("--copy", is_flag=True, help="Copy files instead of hard-linking them.")
 def data_split(src, dest, ratios, seed, copy):
-    """Write a seeded, stratified train/val/test split of an image folder (never moves the source).
+    """Write a seeded, stratified train/val/test split of an image folder (never touches the source).
 
     \b
     edgecls data split PetImages pets --ratios 0.64,0.16,0.2
     """
     from edgecls.toolkit.data.split_folder import split_folder
 
-    try:
-        values = tuple(float(v) for v in ratios.split(","))
-    except ValueError:
-        raise EdgeclsError(f"--ratios must look like 0.64,0.16,0.2, got {ratios!r}") from None
-    counts = split_folder(src, dest, ratios=values, seed=seed, mode="copy" if copy else "link")
+    counts = split_folder(src, dest, ratios=ratios, seed=seed, mode="copy" if copy else "link")
     for part in ("train", "val", "test"):
         c = counts.get(part, {})
         click.echo(f"{part:>5}: {sum(c.values()):6d} images  " + "  ".join(f"{k}={v}" for k, v in sorted(c.items())))

@@ -1,16 +1,23 @@
-"""Atomic file writes: write a temp file in the same folder, then rename over the target.
+"""Files that must not be lost: atomic writes, staged folders, labels files.
 
-A crash or Ctrl-C mid-write leaves the previous file intact, never a half-written one.
+A single file is written to a temp file beside it and renamed over the target; a folder
+(a run, an export) is built in a staging folder beside it and published with one rename
+(:func:`publish_dir`). A crash or Ctrl-C leaves the previous state, never half of it, and
+the next command removes what a dead process left (:func:`clean_stale`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from edgecls.errors import EdgeclsError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -24,8 +31,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ...     tmp.write_bytes(b"...")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    if path.is_symlink() or path.is_dir():
+        raise EdgeclsError(f"{path} is a {'link' if path.is_symlink() else 'folder'}: will not write over it")
+    make_parents(path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    except OSError as exc:
+        raise EdgeclsError(f"cannot write {path}: {exc.strerror}") from exc
     os.close(fd)
     tmp = Path(name)
     try:
@@ -49,8 +61,150 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON (no NaN or Infinity, which other parsers refuse)."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike):
-    return json.loads(Path(path).read_text())
+    """A JSON file edgecls wrote; a damaged or unreadable one is an EdgeclsError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EdgeclsError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def publish_dir(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Put a finished ``staging`` folder in place of ``target`` with one rename.
+
+    Where ``target`` exists the two are swapped atomically (so a reader sees the old folder
+    or the new one, never neither) and the old one is then removed. Both must be on the
+    same file system: staging folders are always made beside their target.
+    """
+    staging, target = Path(staging), Path(target)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise EdgeclsError(f"{target} exists and is not a folder: choose another output path")
+    if not target.exists():
+        os.replace(staging, target)
+        return target
+    if _renameat2_exchange(staging, target):
+        shutil.rmtree(staging)
+        return target
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old)
+    return target
+
+
+def make_staging(target: str | os.PathLike) -> Path:
+    """A fresh, empty staging folder beside ``target`` (``.NAME.staging-PID``); stale ones removed."""
+    target = Path(target)
+    clean_stale(target)
+    made = make_parents(target.parent)
+    path = target.with_name(f".{target.name}.staging-{os.getpid()}")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    _CREATED.setdefault(path, made)
+    return path
+
+
+def clean_stale(target: str | os.PathLike) -> list[Path]:
+    """Remove staging and swap folders beside ``target`` left by a process that is gone."""
+    target = Path(target)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*-*"):
+        kind, _, pid = path.name.rpartition("-")
+        if kind.endswith((".staging", ".old")) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a folder of ours from before this call: stale by definition
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_CREATED: dict[Path, list[Path]] = {}
+
+
+def make_parents(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; return the folders it created (outermost first), to remove on failure."""
+    missing = []
+    p = Path(folder)
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise EdgeclsError(f"cannot create folder {folder}: a file is in the way") from exc
+    except OSError as exc:
+        raise EdgeclsError(f"cannot create folder {folder}: {exc.strerror}") from exc
+    return missing[::-1]
+
+
+def discard_staging(staging: str | os.PathLike) -> None:
+    """Remove a staging folder after a failure, and the empty parents made for it."""
+    staging = Path(staging)
+    shutil.rmtree(staging, ignore_errors=True)
+    for folder in reversed(_CREATED.pop(staging, [])):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def read_labels(path: str | os.PathLike) -> list[str]:
+    """Class names from a labels.txt, one per line; refused when a name cannot round-trip."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise EdgeclsError(f"{path}: labels file is not UTF-8 text") from exc
+    except OSError as exc:
+        raise EdgeclsError(f"cannot read labels {path}: {exc.strerror}") from exc
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    check_class_names(names, str(path))
+    return names
+
+
+def labels_text(names: list[str]) -> str:
+    """What :func:`read_labels` reads back as ``names``."""
+    check_class_names(names, "labels")
+    return "\n".join(names) + "\n"
+
+
+def check_class_names(names: list[str], where: str) -> None:
+    """Class names must survive a labels.txt round trip: non-empty, no control characters, unique."""
+    from edgecls.errors import clean_text
+
+    for name in names:
+        if not name or name != name.strip() or clean_text(name) != name:
+            raise EdgeclsError(f"{where}: class name {clean_text(name)!r} is empty, padded or has control "
+                               "characters; rename it")
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise EdgeclsError(f"{where}: class name {clean_text(dup)!r} appears twice")

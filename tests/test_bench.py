@@ -21,6 +21,9 @@ def test_bench_json_has_every_column_with_sane_values(exported, trained_run, tmp
         assert 0 <= r["agreement"] <= 1 and 0 <= r["accuracy"] <= 1
         for key in ("latency_1thread", "latency_all_cores"):
             lat = r[key]
+            if name == "model.keras" and key == "latency_1thread":
+                assert lat is None  # Keras cannot be held to one thread per call: no figure, not a wrong one
+                continue
             assert 0 < lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"], (name, lat)
         assert r["throughput_batch"] > 0
         if name != "model.keras":
@@ -41,7 +44,7 @@ def test_bench_json_to_stdout_is_valid(exported, trained_run):
 
 def test_bench_bad_input(trained_run, tmp_path, sample):
     proc = run_cli("bench", str(trained_run), "--artifact", str(tmp_path / "missing.tflite"))
-    assert proc.returncode == 2 and "artifact not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "missing.tflite' does not exist" in proc.stderr and "Traceback" not in proc.stderr
     rgb = tmp_path / "rgb.npz"
     x = np.repeat(sample.x_train[:40], 3, axis=-1)
     np.savez(rgb, x_train=x, y_train=np.arange(40) % 10, x_test=x[:10], y_test=np.arange(10))

@@ -91,7 +91,8 @@ def test_gate_fails_when_forced(tmp_path, trained_run):
     assert proc.returncode == 3, proc.stderr
     assert "model_int8.tflite" in proc.stderr and "agreement" in proc.stderr
     assert "largest int8 error at" in proc.stderr and "Traceback" not in proc.stderr
-    row = json.loads((tmp_path / "g" / "parity.json").read_text())["artifacts"][0]
+    assert not (tmp_path / "g").exists()  # nothing published as the export
+    row = json.loads((tmp_path / "g.failed" / "parity.json").read_text())["artifacts"][0]
     assert row["passed"] is False and row["worst_layers"] and row["failures"]
 
 
@@ -109,19 +110,21 @@ def test_interrupted_export_keeps_previous_artifacts(tmp_path, trained_run, expo
 
     monkeypatch.setattr(onnx_export, "quantize_int8", crash)
     with pytest.raises(KeyboardInterrupt):
-        exporter.export_model(str(trained_run), out=str(dest), int8=True, calib=50, echo=lambda *_: None)
+        exporter.export_model(str(trained_run), out=str(dest), int8=True, calib=50)
     after = {p.name: p.read_bytes() for p in dest.iterdir()}
-    assert after == before  # byte for byte, and no temp folder left behind
+    assert after == before  # byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # and no staging folder left beside it
 
 
 @pytest.mark.parametrize("args, message", [
     (["--data", "no-such"], "dataset 'no-such' not found"),
-    (["--calib", "0", "--int8"], "--calib must be at least 1"),
+    (["--calib", "0", "--int8"], "Invalid value for '--calib': 0 is not in the range x>=1"),
     (["--formats", "tflite-int4"], "unknown format(s) tflite-int4"),
 ])
 def test_export_bad_input(trained_run, tmp_path, args, message):
     proc = run_cli("export", str(trained_run), "--out", str(tmp_path / "x"), *args)
-    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
 
 
@@ -131,7 +134,7 @@ def test_export_rejects_corrupt_model_and_missing_labels(tmp_path, trained_run, 
     (bad / "model.keras").write_bytes(b"not a zip")
     (bad / "labels.txt").write_text("a\nb\n")
     proc = run_cli("export", str(bad), "--data", "fashion-mnist-mini")
-    assert proc.returncode == 2 and "cannot load" in proc.stderr
+    assert proc.returncode == 2 and "not a readable Keras model" in proc.stderr
     proc = run_cli("export", str(trained_run / "model.keras"), "--data", "fashion-mnist-mini",
                    "--out", str(tmp_path / "o"), "--labels", str(bad / "labels.txt"))
     assert proc.returncode == 2 and "class count mismatch: model 10, labels 2" in proc.stderr

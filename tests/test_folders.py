@@ -109,7 +109,7 @@ def test_class_without_readable_images(tmp_path, sample):
     root = write_folder(tmp_path / "photos", sample)
     (root / "empty-class").mkdir()
     (root / "empty-class" / "x.jpg").write_bytes(b"garbage")
-    with pytest.raises(EdgeclsError, match="class 'empty-class' has no readable images"):
+    with pytest.raises(EdgeclsError, match="class folder 'empty-class' has no readable image"):
         load_dataset(str(root), image_size=32)
 
 
@@ -143,28 +143,32 @@ def test_split_command(tmp_path, sample):
     assert tree_digest(tmp_path / "c") != tree_digest(tmp_path / "a")
     assert sum(sum(c.values()) for c in counts.values()) == 60
     bad = run_cli("data", "split", str(src), str(tmp_path / "a"))
-    assert bad.returncode == 2 and "not empty" in bad.stderr
+    assert bad.returncode == 2 and "not an empty folder" in bad.stderr
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
                                   "vgg16", "resnet50"])
 def test_every_backbone_builds_and_exports_to_int8(tmp_path, name):
-    from edgecls.export import onnx_export, tflite
+    """The exporter's own build step (not a copy of it) on each backbone; Keras' predictions are the oracle."""
+    from edgecls.export import ARTIFACTS, build
+    from edgecls.export.exporter import Job
     from edgecls.runtime import Classifier
+    from edgecls.toolkit.data.dataset import build_dataset
     from edgecls.toolkit.models import build_model
+    from edgecls.toolkit.rundir import ModelSource
 
     model = build_model(name, (32, 32, 3), 3)
     x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(8) % 3
     reference = np.asarray(model.predict(x, verbose=0))
-    twin = tflite.float_input_twin(model)
-    saved = tflite.write_saved_model(twin, tmp_path / "sm")
-    (tmp_path / "m.tflite").write_bytes(tflite.convert(saved, "int8", calib=x))
-    onnx_export.export_fp32(model, tmp_path / "m.onnx")
-    onnx_export.quantize_int8(tmp_path / "m.onnx", tmp_path / "m8.onnx", x)
-    for path in ("m.tflite", "m8.onnx"):
-        probs = Classifier(tmp_path / path, labels=["a", "b", "c"]).predict(x)
-        assert probs.shape == (8, 3) and np.abs(probs - reference).max() < 0.2, path
-    assert preprocessed_levels(tmp_path / "m.tflite") >= 255  # Keras' Rescaling (mul + add) kept 171
+    ds = build_dataset("random", ["a", "b", "c"], (x, y), (x, y), val=(x, y))
+    job = Job(ModelSource(tmp_path / "m.keras", ds.class_names, "random", {}, None), model, ds, x, reference,
+              {"dataset": "random"})
+    rows = build(job, [ARTIFACTS["tflite-int8"], ARTIFACTS["onnx-int8"]], tmp_path)
+    for row in rows:
+        probs = Classifier(tmp_path / row["artifact"]).predict(x)
+        assert probs.shape == (8, 3) and np.abs(probs - reference).max() < 0.2, row["artifact"]
+    assert preprocessed_levels(tmp_path / "model_int8.tflite") >= 255  # Keras' Rescaling (mul + add) kept 171
 
 
 def preprocessed_levels(path) -> int:
@@ -206,7 +210,7 @@ def test_transfer_learning_two_phases_and_export(tmp_path, sample):
     out = tmp_path / "ft"
     proc = run_cli("train", "--data", str(root), "--image-size", "28", "--channels", "1", "--init",
                    str(base / "model.keras"), "--epochs", "2", "--fine-tune-epochs", "1", "--out", str(out), check=True)
-    assert "phase 1/2: head (backbone frozen)" in proc.stdout and "phase 2/2: fine-tune top 30 layers" in proc.stdout
+    assert "phase 1/2: head (backbone frozen)" in proc.stderr and "phase 2/2: fine-tune top 30 layers" in proc.stderr
     assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 3
     config = json.loads((out / "config.json").read_text())
     assert config["image_size"] == 28 and config["resize"] == "stretch"

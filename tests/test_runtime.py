@@ -209,7 +209,7 @@ def test_bad_inputs(tmp_path, exported):
         ([str(exported / "model_int8.tflite"), "--source", str(tmp_path / "video.mp4")], "cannot read video"),
         ([str(exported / "model_int8.tflite"), "--source", str(tmp_path / "missing.mp4")], "source not found"),
         ([str(exported / "model_int8.tflite"), "--source", "7"], "camera 7 will not open"),
-        ([str(tmp_path / "missing.tflite"), "--source", "0"], "model file not found"),
+        ([str(tmp_path / "missing.tflite"), "--source", "0"], "missing.tflite' does not exist"),
     ]
     for args, message in cases:
         proc = run_cli("run", *args, "--headless")

@@ -7,92 +7,56 @@ Example::
     for row in report["artifacts"]:
         print(row["artifact"], row["accuracy"], row["agreement"], row["passed"])
 
-Artifacts are built in a temporary folder next to the destination; only when every one
-is complete and verified do they replace the files of an earlier export.
+Three steps that can each be called alone: :func:`build` writes the artifacts (with their
+metadata) into a staging folder, :func:`verify` runs the parity gate on held-out images,
+and :func:`publish` puts the folder in place with one rename. A failed gate publishes the
+candidate as ``export.failed/`` beside the export and leaves the previous export untouched.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
+import json
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgecls import __version__, fileio
-from edgecls.errors import EdgeclsError, GateError
+from edgecls import __version__, console, fileio
+from edgecls.errors import EdgeclsError, GateError, first_line
 from edgecls.export import onnx_export, parity, tflite
+from edgecls.export.artifacts import ARTIFACTS, Artifact, default_formats
 from edgecls.runtime.metadata import KEY, make_metadata
-
-FORMATS = {
-    "tflite-fp32": "model_fp32.tflite",
-    "tflite-fp16": "model_fp16.tflite",
-    "tflite-dynamic": "model_dynamic.tflite",
-    "tflite-int8": "model_int8.tflite",
-    "onnx-fp32": "model_fp32.onnx",
-    "onnx-int8": "model_int8.onnx",
-}
-FLOAT_FORMATS = ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "onnx-fp32")
-INT8_FORMATS = ("tflite-int8", "onnx-int8")
 
 
 @dataclass
-class Source:
-    model_path: Path
-    labels: list[str]
-    data: str
-    options: dict  # load_dataset() keyword arguments (split seed, image size, resize ...)
+class Job:
+    """Everything the steps share: the float32 model, its data, calibration images, reference."""
+
+    source: object          # edgecls.toolkit.rundir.ModelSource
+    model: object           # keras.Model, float32
+    dataset: object         # edgecls.toolkit.data.Dataset
+    calib: np.ndarray
+    reference: np.ndarray   # the original model's probabilities on the test split
+    provenance: dict
 
     @property
-    def resize(self) -> str:
-        return self.options.get("resize", "stretch")
-
-    def load(self):
-        from edgecls.toolkit.data import load_dataset
-
-        return load_dataset(self.data, **self.options)
+    def original_accuracy(self) -> float:
+        return self.provenance["original_accuracy"]
 
 
-def resolve_source(source: str, labels_file: str | None, data: str | None) -> Source:
-    """A run directory (model.keras + labels.txt + config.json) or a bare .keras file."""
-    path = Path(source)
-    if path.is_dir():
-        model_path, config = path / "model.keras", {}
-        if not model_path.is_file():
-            raise EdgeclsError(f"{path} has no model.keras: is it a finished `edgecls train` run?")
-        if (path / "config.json").is_file():
-            config = fileio.read_json(path / "config.json")
-        labels_file = labels_file or (str(path / "labels.txt") if (path / "labels.txt").is_file() else None)
-    elif path.is_file():
-        model_path, config = path, {}
-    else:
-        raise EdgeclsError(f"not found: {path} (give a run directory or a .keras file)")
-    if labels_file is None:
-        raise EdgeclsError(f"no labels for {path}: the run has no labels.txt; pass --labels FILE")
-    try:
-        labels = [line.strip() for line in Path(labels_file).read_text().splitlines() if line.strip()]
-    except OSError as exc:
-        raise EdgeclsError(f"cannot read labels {labels_file}: {exc.strerror}") from None
-    data = data or config.get("data")
-    if not data:
-        raise EdgeclsError("--data is needed to calibrate and verify a bare .keras model")
-    from edgecls.toolkit.data import dataset_options
-
-    options = dataset_options(config)
-    if data != config.get("data"):  # another dataset: keep only how images are decoded
-        options = {k: v for k, v in options.items() if k in ("image_size", "channels", "resize", "seed")}
-    return Source(model_path, labels, data, options)
+def select_formats(formats: list[str] | None, int8: bool) -> list[Artifact]:
+    """The artifacts asked for (``--formats``), or the defaults."""
+    if not formats:
+        return default_formats(int8)
+    unknown = [f for f in formats if f not in ARTIFACTS]
+    if unknown:
+        raise EdgeclsError(f"unknown format(s) {', '.join(unknown)}: choose from {', '.join(ARTIFACTS)}")
+    return [ARTIFACTS[f] for f in formats]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _check_model(model, source: Source, ds) -> None:
+def _check_model(model, source, ds) -> None:
     import keras
 
     if len(model.inputs) != 1 or len(model.input_shape) != 4:
@@ -111,123 +75,148 @@ def _check_model(model, source: Source, ds) -> None:
                            "cannot be converted reliably; rebuild them from built-in Keras layers)")
 
 
-def _build(fmt: str, model, float_twin, tmp: Path, calib: np.ndarray, io_dtype: str) -> Path:
-    """Write one artifact into ``tmp``; return its path."""
-    out = tmp / FORMATS[fmt]
-    if fmt.startswith("tflite"):
-        variant = fmt.split("-")[1]
-        saved = tmp / ("saved_model_int8" if variant == "int8" else "saved_model")
+def prepare(source, calib: int) -> Job:
+    """Load the model and its data, check they fit, predict the reference on the test split."""
+    from edgecls.toolkit.data import stratified_sample
+    from edgecls.toolkit.evaluate import predict
+    from edgecls.toolkit.modelfile import load_model
+    from edgecls.toolkit.precision import float32_model
+    from edgecls.toolkit.rundir import sha256
+
+    model = float32_model(load_model(str(source.model_path)))  # no half-precision casts in any artifact
+    ds = source.load()
+    _check_model(model, source, ds)
+    if len(ds.y_test) == 0:
+        raise EdgeclsError(f"{ds.name} has no test images to verify the export on")
+    calib_x = ds.x_train[stratified_sample(ds.y_train, calib, source.options.get("seed", 0))]
+    console.info(f"original {source.model_path}: predicting {len(ds.y_test)} {ds.name} test images")
+    reference = predict(model, ds.x_test)
+    provenance = {"source_sha256": sha256(source.model_path), "dataset": ds.name,
+                  "original_accuracy": round(float((reference.argmax(1) == ds.y_test).mean()), 6),
+                  "edgecls_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return Job(source, model, ds, calib_x, reference, provenance)
+
+
+def _convert(artifact: Artifact, job: Job, staging: Path, io_dtype: str) -> Path:
+    """Write one artifact file into ``staging``."""
+    out = staging / artifact.filename
+    if artifact.backend == "tflite":
+        saved = staging / ("saved_model_int8" if artifact.int8 else "saved_model")
         if not saved.exists():
-            tflite.write_saved_model(float_twin if variant == "int8" else model, saved)
-        out.write_bytes(tflite.convert(saved, variant, calib=calib, io_dtype=io_dtype))
-    elif fmt == "onnx-fp32" or not (tmp / FORMATS["onnx-fp32"]).exists():
-        onnx_export.export_fp32(model, tmp / FORMATS["onnx-fp32"])
-    if fmt == "onnx-int8":
-        onnx_export.quantize_int8(tmp / FORMATS["onnx-fp32"], out, calib)
+            model = tflite.float_input_twin(job.model) if artifact.int8 else job.model
+            tflite.write_saved_model(model, saved)
+        out.write_bytes(tflite.convert(saved, artifact.quantization, calib=job.calib, io_dtype=io_dtype))
+        return out
+    fp32 = staging / ARTIFACTS["onnx-fp32"].filename
+    if not fp32.exists():
+        onnx_export.export_fp32(job.model, fp32)
+    if artifact.int8:
+        onnx_export.quantize_int8(fp32, out, job.calib)
     return out
 
 
 def _embed(path: Path, meta: dict) -> None:
-    import json
-
     if path.suffix == ".tflite":
         path.write_bytes(tflite.embed_metadata(path.read_bytes(), KEY, json.dumps(meta).encode()))
     else:
         onnx_export.embed_metadata(path, KEY, meta)
 
 
-def export_model(source: str, *, out: str | None = None, formats: list[str] | None = None, int8: bool = False,
-                 io_dtype: str = "uint8", calib: int = 500, labels: str | None = None, data: str | None = None,
-                 max_drop: float = 1.0, min_agreement: float = 0.99, keep_saved_model: bool = False,
-                 threads: int | None = None, echo=print) -> dict:
-    """Export, embed metadata, verify against the original; raise GateError if any artifact fails."""
-    from edgecls.runtime import Classifier
-    from edgecls.toolkit.data import stratified_sample
-    from edgecls.toolkit.evaluate import predict
-    from edgecls.toolkit.modelfile import load_model
-    from edgecls.toolkit.precision import float32_model
-
-    formats = list(formats or (FLOAT_FORMATS + (INT8_FORMATS if int8 else ())))
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise EdgeclsError(f"unknown format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
-    if io_dtype not in ("uint8", "int8"):
-        raise EdgeclsError(f"--io-dtype must be uint8 or int8, got {io_dtype}")
-    if calib < 1:
-        raise EdgeclsError("--calib must be at least 1: int8 needs calibration images")
-    src = resolve_source(source, labels, data)
-    dest = Path(out) if out else (src.model_path.parent / "export")
-    model = float32_model(load_model(str(src.model_path)))  # no half-precision casts in any artifact
-    ds = src.load()
-    _check_model(model, src, ds)
-    calib_x = ds.x_train[stratified_sample(ds.y_train, calib, src.options.get("seed", 0))]
-    x_test, y_test = ds.x_test, ds.y_test
-    if len(y_test) == 0:
-        raise EdgeclsError(f"{ds.name} has no test images to verify the export on")
-
-    echo(f"original {src.model_path}: predicting {len(y_test)} {ds.name} test images")
-    reference = predict(model, x_test)
-    original_accuracy = float((reference.argmax(1) == y_test).mean())
-    h, w, c = ds.image_shape
-    provenance = {"source_sha256": _sha256(src.model_path), "dataset": ds.name,
-                  "original_accuracy": round(original_accuracy, 6), "edgecls_version": __version__,
-                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-    dest.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=dest))
+def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "uint8") -> list[dict]:
+    """Convert every artifact into ``staging`` and embed its metadata; return one row each."""
+    h, w, c = job.dataset.image_shape
     rows = []
-    try:
-        float_twin = tflite.float_input_twin(model) if any(f.endswith("int8") for f in formats) else None
-        for fmt in formats:
-            t0 = time.perf_counter()
-            echo(f"building {FORMATS[fmt]} ...")
-            try:
-                path = _build(fmt, model, float_twin, tmp, calib_x, io_dtype)
-            except EdgeclsError:
-                raise
-            except Exception as exc:
-                raise EdgeclsError(f"{FORMATS[fmt]}: conversion failed: {str(exc).strip().splitlines()[-1][:200]}") from None
-            quantized = fmt.endswith("int8")
-            meta = make_metadata(labels=src.labels, height=h, width=w, channels=c, color=ds.color,
-                                 resize=src.resize, dtype=io_dtype if fmt == "tflite-int8" else "uint8",
-                                 artifact=fmt, quantization="int8" if quantized else fmt.split("-")[1],
-                                 calibration_images=int(len(calib_x)) if quantized else 0, **provenance)
-            _embed(path, meta)
-            probs = Classifier(path, threads=threads, warmup=False).predict(x_test)
-            row = {"artifact": FORMATS[fmt], "format": fmt, "size_bytes": path.stat().st_size,
-                   **parity.compare(reference, probs, y_test, src.labels), "build_seconds": round(time.perf_counter() - t0, 2)}
-            row["failures"] = parity.gate_failures(row, max_drop, min_agreement)
-            row["passed"] = not row["failures"]
-            if fmt == "tflite-int8" and not row["passed"]:
-                echo("int8 failed the gate: running the quantization debugger ...")
-                row["worst_layers"] = tflite.quantization_report(tmp / "saved_model_int8", calib_x, io_dtype)
-            rows.append(row)
-        # every artifact is complete: now replace the previous export, file by file
-        for row in rows:
-            os.replace(tmp / row["artifact"], dest / row["artifact"])
-        if keep_saved_model:
-            for name in ("saved_model", "saved_model_int8"):
-                if (tmp / name).exists():
-                    shutil.rmtree(dest / name, ignore_errors=True)
-                    os.replace(tmp / name, dest / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    for artifact in artifacts:
+        t0 = time.perf_counter()
+        console.info(f"building {artifact.filename} ...")
+        try:
+            with console.native_stderr():
+                path = _convert(artifact, job, staging, io_dtype)
+        except EdgeclsError:
+            raise
+        except Exception as exc:
+            raise EdgeclsError(f"{artifact.filename}: conversion failed: {first_line(exc)}") from exc
+        meta = make_metadata(labels=job.source.labels, height=h, width=w, channels=c, color=job.dataset.color,
+                             resize=job.source.resize, dtype=io_dtype if artifact.name == "tflite-int8" else "uint8",
+                             artifact=artifact.name, quantization=artifact.quantization,
+                             calibration_images=int(len(job.calib)) if artifact.int8 else 0, **job.provenance)
+        _embed(path, meta)
+        rows.append({"artifact": artifact.filename, "format": artifact.name, "size_bytes": path.stat().st_size,
+                     "build_seconds": round(time.perf_counter() - t0, 2)})
+    return rows
 
-    fileio.write_text(dest / "labels.txt", "\n".join(src.labels) + "\n")
-    report = {"source": str(src.model_path), **provenance, "test_samples": int(len(y_test)),
-              "gate": {"max_drop_points": max_drop, "min_agreement": min_agreement},
-              "artifacts": rows}
-    fileio.write_json(dest / "parity.json", report)
-    echo(f"original accuracy {original_accuracy:.4f} on {len(y_test)} test images")
-    echo(parity.format_table(rows))
-    failed = [r for r in rows if not r["passed"]]
-    if failed:
-        parts = []
-        for r in failed:
+
+def verify(job: Job, rows: list[dict], staging: Path, *, max_drop: float, min_agreement: float,
+           io_dtype: str = "uint8", threads: int | None = None) -> list[dict]:
+    """The parity gate: each artifact on the test split against the original; rows gain the verdict."""
+    from edgecls.runtime import Classifier
+
+    x_test, y_test = job.dataset.x_test, job.dataset.y_test
+    for row in rows:
+        probs = Classifier(staging / row["artifact"], threads=threads, warmup=False).predict(x_test)
+        row.update(parity.compare(job.reference, probs, y_test, job.source.labels))
+        row["failures"] = parity.gate_failures(row, max_drop, min_agreement)
+        row["passed"] = not row["failures"]
+        if row["format"] == "tflite-int8" and not row["passed"]:
+            console.info("int8 failed the gate: running the quantization debugger ...")
+            with console.native_stderr():
+                row["worst_layers"] = tflite.quantization_report(staging / "saved_model_int8", job.calib, io_dtype)
+    return rows
+
+
+def publish(staging: Path, dest: Path, passed: bool, keep_saved_model: bool = False) -> Path:
+    """Put the staged export in place (``dest``), or beside it as ``dest.failed`` when the gate failed."""
+    if not keep_saved_model:
+        for name in ("saved_model", "saved_model_int8"):
+            shutil.rmtree(staging / name, ignore_errors=True)
+    failed = dest.with_name(dest.name + ".failed")
+    if passed and failed.is_dir():
+        shutil.rmtree(failed)  # an older failed candidate is no longer news
+    return fileio.publish_dir(staging, dest if passed else failed)
+
+
+def _gate_error(rows: list[dict], failed_dir: Path) -> GateError:
+    parts = []
+    for r in rows:
+        if not r["passed"]:
             hint = ""
             if r.get("worst_layers"):
                 hint = "; largest int8 error at " + ", ".join(l["layer"] for l in r["worst_layers"][:3])
             parts.append(f"{r['artifact']}: {', '.join(r['failures'])}{hint}")
-        raise GateError("parity gate failed: " + "; ".join(parts) +
-                        " (try a larger --calib, keep that layer in float, or train longer before quantizing)")
+    return GateError(f"parity gate failed: {'; '.join(parts)} (the candidate is in {failed_dir}; the previous "
+                     "export is unchanged; try a larger --calib or train longer before quantizing)")
+
+
+def export_model(source: str, *, out: str | None = None, formats: list[str] | None = None, int8: bool = False,
+                 io_dtype: str = "uint8", calib: int = 500, labels: str | None = None, data: str | None = None,
+                 max_drop: float = 1.0, min_agreement: float = 0.99, keep_saved_model: bool = False,
+                 threads: int | None = None) -> dict:
+    """Build, verify and publish; raise GateError (exit 3) if any artifact fails the gate."""
+    from edgecls.toolkit.rundir import resolve_source
+
+    artifacts = select_formats(formats, int8)
+    if io_dtype not in ("uint8", "int8"):
+        raise EdgeclsError(f"io_dtype must be uint8 or int8, got {io_dtype}")
+    if calib < 1:
+        raise EdgeclsError("calib must be at least 1: int8 needs calibration images")
+    src = resolve_source(source, labels, data)
+    dest = Path(out) if out else src.default_export
+    job = prepare(src, calib)
+    staging = fileio.make_staging(dest)
+    try:
+        rows = verify(job, build(job, artifacts, staging, io_dtype), staging, max_drop=max_drop,
+                      min_agreement=min_agreement, io_dtype=io_dtype, threads=threads)
+        report = {"source": str(src.model_path), **job.provenance, "test_samples": int(len(job.dataset.y_test)),
+                  "gate": {"max_drop_points": max_drop, "min_agreement": min_agreement}, "artifacts": rows}
+        fileio.write_text(staging / "labels.txt", fileio.labels_text(src.labels))
+        fileio.write_json(staging / "parity.json", report)
+        passed = all(r["passed"] for r in rows)
+        where = publish(staging, dest, passed, keep_saved_model)
+    except BaseException:
+        fileio.discard_staging(staging)
+        raise
+    console.info(f"original accuracy {job.original_accuracy:.4f} on {len(job.dataset.y_test)} test images")
+    console.info(parity.format_table(rows))
+    if not passed:
+        raise _gate_error(rows, where)
     return report

@@ -11,7 +11,9 @@ import os
 
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls import console, limits
+from edgecls.errors import EdgeclsError, first_line
+from edgecls.runtime.metadata import KEY, parse_metadata, tflite_metadata_entry
 
 
 def quantize_input(pixels: np.ndarray, dtype, scale: float, zero_point: int) -> np.ndarray:
@@ -33,17 +35,23 @@ def dequantize_output(values: np.ndarray, scale: float, zero_point: int) -> np.n
 
 
 class TFLiteBackend:
-    """LiteRT interpreter with XNNPACK, ``threads`` CPU threads."""
+    """LiteRT interpreter with XNNPACK, ``threads`` CPU threads; the file is read once."""
 
     name = "tflite"
 
     def __init__(self, path: str, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
+        self.path = path
+        data = _read_model_bytes(path)
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
-        except (ValueError, RuntimeError) as exc:
-            raise EdgeclsError(f"{path}: cannot load TFLite model ({str(exc).splitlines()[0][:160]})") from None
+            self.metadata = parse_metadata(tflite_metadata_entry(data), path)
+            with console.native_stderr():
+                self.interpreter = Interpreter(model_content=data, num_threads=threads or os.cpu_count())
+        except EdgeclsError:
+            raise
+        except Exception as exc:  # a malformed flatbuffer: ValueError, RuntimeError, IndexError ...
+            raise EdgeclsError(f"{path}: corrupt or truncated TFLite model ({first_line(exc, 160)})") from exc
         inp = self.interpreter.get_input_details()
         out = self.interpreter.get_output_details()
         if len(inp) != 1 or len(out) != 1:
@@ -53,24 +61,29 @@ class TFLiteBackend:
         self.input_dtype = np.dtype(self.input["dtype"])
         self.batch_size = None
         self.dynamic_batch = self.input_shape[0] == -1
+        self.num_classes = int(self.output["shape_signature"][-1])
 
     def _resize(self, n: int) -> None:
         if n != self.batch_size:
             shape = list(self.input["shape"])
             shape[0] = n
             self.interpreter.resize_tensor_input(self.input["index"], shape)
-            self.interpreter.allocate_tensors()
+            with console.native_stderr():  # the XNNPACK delegate announces itself here
+                self.interpreter.allocate_tensors()
             self.batch_size = n
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         if not self.dynamic_batch and len(pixels) != self.input_shape[0]:
             return np.concatenate([self.run(pixels[i : i + 1]) for i in range(len(pixels))])
-        self._resize(len(pixels))
-        scale, zero = self.input["quantization"]
-        self.interpreter.set_tensor(self.input["index"], quantize_input(pixels, self.input_dtype, scale, zero))
-        self.interpreter.invoke()
-        scale, zero = self.output["quantization"]
-        return dequantize_output(self.interpreter.get_tensor(self.output["index"]), scale, zero)
+        try:
+            self._resize(len(pixels))
+            scale, zero = self.input["quantization"]
+            self.interpreter.set_tensor(self.input["index"], quantize_input(pixels, self.input_dtype, scale, zero))
+            self.interpreter.invoke()
+            scale, zero = self.output["quantization"]
+            return dequantize_output(self.interpreter.get_tensor(self.output["index"]), scale, zero)
+        except (RuntimeError, ValueError) as exc:  # a damaged model fails here, not when it is opened
+            raise EdgeclsError(f"{self.path}: the model fails to run ({first_line(exc, 160)})") from exc
 
     def describe(self) -> dict:
         ops = self.interpreter._get_ops_details()
@@ -111,17 +124,20 @@ class OnnxBackend:
     def __init__(self, path: str, threads: int | None = None, providers: list[str] | None = None):
         import onnxruntime as ort
 
+        self.path = path
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=onnx_providers(providers))
+            self.session = ort.InferenceSession(_read_model_bytes(path), opts, providers=onnx_providers(providers))
+            raw = self.session.get_modelmeta().custom_metadata_map.get(KEY)
         except EdgeclsError:
             raise
         except Exception as exc:
-            raise EdgeclsError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0][:160]})") from None
+            raise EdgeclsError(f"{path}: corrupt or truncated ONNX model ({first_line(exc, 160)})") from exc
+        self.metadata = parse_metadata(raw, path)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise EdgeclsError(f"{path}: expected one input and one output, got {len(inputs)} and {len(outputs)}")
@@ -131,12 +147,18 @@ class OnnxBackend:
         self.input_dtype = np.dtype(ONNX_DTYPES[self.input.type])
         self.input_shape = tuple(d if isinstance(d, int) else -1 for d in self.input.shape)
         self.dynamic_batch = self.input_shape[0] == -1
+        last = self.output.shape[-1] if self.output.shape else None
+        self.num_classes = last if isinstance(last, int) and last > 0 else 0
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         if not self.dynamic_batch and len(pixels) != self.input_shape[0]:
             return np.concatenate([self.run(pixels[i : i + 1]) for i in range(len(pixels))])
         feed = quantize_input(pixels, self.input_dtype, 0.0, 0)
-        return np.asarray(self.session.run([self.output.name], {self.input.name: feed})[0], dtype=np.float32)
+        try:
+            out = self.session.run([self.output.name], {self.input.name: feed})[0]
+        except Exception as exc:  # onnxruntime's own exception types (Fail, InvalidArgument ...)
+            raise EdgeclsError(f"{self.path}: the model fails to run ({first_line(exc, 160)})") from exc
+        return np.asarray(out, dtype=np.float32)
 
     def describe(self) -> dict:
         def info(t):
@@ -144,6 +166,19 @@ class OnnxBackend:
 
         return {"inputs": [info(self.input)], "outputs": [info(self.output)],
                 "providers": self.session.get_providers()}
+
+
+def _read_model_bytes(path) -> bytes:
+    """The whole model file, once; a file over the unpack limit is refused before reading."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limits.max_unpacked_bytes():
+                raise EdgeclsError(f"{path}: {size / 2**20:,.0f} MB, over the model size limit of "
+                                   f"{limits.max_unpacked_bytes() >> 20} MB (EDGECLS_MAX_UNPACKED_MB)")
+            return f.read()
+    except OSError as exc:
+        raise EdgeclsError(f"cannot read model {path}: {exc.strerror}") from exc
 
 
 def open_backend(path: str, kind: str, threads: int | None = None, providers: list[str] | None = None):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls.errors import EdgeclsError, clean_text
 from edgecls.runtime.backends import open_backend
-from edgecls.runtime.metadata import RESIZE_MODES, artifact_kind, read_metadata
+from edgecls.runtime.metadata import RESIZE_MODES, artifact_kind
 from edgecls.runtime.preprocess import to_model_input
 
 
@@ -36,16 +36,27 @@ class Classifier:
                  threads: int | None = None, providers: list[str] | None = None, warmup: bool = True):
         self.path = Path(path)
         if not self.path.is_file():
-            raise EdgeclsError(f"model file not found: {self.path}")
+            raise EdgeclsError(f"model file not found: {clean_text(self.path)}")
         self.kind = artifact_kind(self.path)
-        self.metadata = read_metadata(self.path) or {}
         self.backend = open_backend(str(self.path), self.kind, threads, providers)
-        shape = self.backend.input_shape
+        self.metadata = self.backend.metadata or {}
+        self._set_input(self.backend.input_shape, self.metadata.get("input", {}), input_size)
+        self.resize = resize or self.metadata.get("input", {}).get("resize", "stretch")
+        if self.resize not in RESIZE_MODES:
+            raise EdgeclsError(f"unknown resize mode {self.resize!r}: use {', '.join(RESIZE_MODES)}")
+        self.labels = [clean_text(label, 200) for label in (labels or self.metadata.get("labels") or [])]
+        classes = self.backend.num_classes
+        if self.labels and classes and len(self.labels) != classes:
+            raise EdgeclsError(f"{len(self.labels)} labels for a model with {classes} classes")
+        if warmup:
+            self.predict(np.zeros((1, self.height, self.width, self.channels), np.uint8))
+
+    def _set_input(self, shape: tuple, meta_in: dict, input_size) -> None:
+        """Input size, channels and colour: from the metadata, checked against the model's tensor."""
         if len(shape) != 4:
             raise EdgeclsError(f"{self.path}: input shape {shape} is not an image batch (N, H, W, C)")
         self.nchw = shape[1] in (1, 3) and shape[3] not in (1, 3)
         model_h, model_w, model_c = (shape[2], shape[3], shape[1]) if self.nchw else shape[1:]
-        meta_in = self.metadata.get("input", {})
         if input_size:
             model_h, model_w = input_size[:2]
             model_c = input_size[2] if len(input_size) > 2 else model_c
@@ -55,13 +66,11 @@ class Classifier:
         if min(self.height, self.width) <= 0 or self.channels not in (1, 3):
             raise EdgeclsError(f"{self.path}: cannot tell the input image size from shape {shape}; "
                                f"pass input_size=(H, W, C)")
+        declared = (self.height, self.width, self.channels)
+        if any(m > 0 and m != d for m, d in zip((model_h, model_w, model_c), declared)):
+            raise EdgeclsError(f"{self.path}: metadata says {declared[0]}x{declared[1]}x{declared[2]} input but the "
+                               f"model's tensor is {model_h}x{model_w}x{model_c}")
         self.color = meta_in.get("color", "GRAY" if self.channels == 1 else "RGB")
-        self.resize = resize or meta_in.get("resize", "stretch")
-        if self.resize not in RESIZE_MODES:
-            raise EdgeclsError(f"unknown resize mode {self.resize!r}: use {', '.join(RESIZE_MODES)}")
-        self.labels = list(labels or self.metadata.get("labels") or [])
-        if warmup:
-            self.predict(np.zeros((1, self.height, self.width, self.channels), np.uint8))
 
     def __repr__(self) -> str:
         return (f"Classifier({str(self.path)!r}, {self.kind}, {self.height}x{self.width}x{self.channels} "
@@ -80,6 +89,9 @@ class Classifier:
 
         Runs ``chunk`` images at a time, so a large (or memory-mapped) array is never copied whole.
         """
+        pixels = np.asarray(pixels)
+        if pixels.dtype != np.uint8:
+            raise EdgeclsError(f"expected uint8 pixels 0..255 (the model scales them itself), got {pixels.dtype}")
         if pixels.ndim == 3:
             pixels = pixels[None]
         if pixels.shape[1:] != (self.height, self.width, self.channels):
@@ -96,7 +108,7 @@ class Classifier:
 
     def top_k(self, probs: np.ndarray, k: int = 1) -> list[tuple[str, float]]:
         """The k best (label, score) pairs of one probability vector."""
-        order = np.argsort(-probs)[:k]
+        order = np.argsort(-probs, kind="stable")[:k]  # ties: the lowest index first, as argmax
         return [(self.label(int(i)), float(probs[i])) for i in order]
 
     def classify(self, frame: np.ndarray, top_k: int = 1) -> list[tuple[str, float]]:

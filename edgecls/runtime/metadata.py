@@ -17,7 +17,8 @@ import json
 import os
 from pathlib import Path
 
-from edgecls.errors import EdgeclsError
+from edgecls import limits
+from edgecls.errors import EdgeclsError, clean_text, first_line
 
 KEY = "edgecls"
 FORMAT = "edgecls/1"
@@ -32,7 +33,7 @@ def artifact_kind(path: str | os.PathLike) -> str:
         with open(path, "rb") as f:
             head = f.read(16)
     except OSError as exc:
-        raise EdgeclsError(f"cannot read model {path}: {exc.strerror}") from None
+        raise EdgeclsError(f"cannot read model {path}: {exc.strerror}") from exc
     if head[4:8] == TFLITE_MAGIC:
         return "tflite"
     if path.suffix == ".onnx" or head[:1] == b"\x08":  # ONNX protobuf starts with ir_version (field 1)
@@ -40,33 +41,66 @@ def artifact_kind(path: str | os.PathLike) -> str:
     raise EdgeclsError(f"{path} is neither a TFLite nor an ONNX model")
 
 
-def read_tflite_metadata(data: bytes) -> dict | None:
-    """The ``edgecls`` entry of a TFLite flatbuffer, or None."""
+def tflite_metadata_entry(data: bytes, name: str = KEY) -> bytes | None:
+    """The bytes of metadata entry ``name`` in a TFLite flatbuffer, or None.
+
+    Pure Python over the flatbuffer (no interpreter); a malformed buffer raises.
+    """
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAs(data, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
-        if entry.Name() == KEY.encode():
-            return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
+        if entry.Name() == name.encode():
+            buffer = model.Buffers(entry.Buffer())
+            if buffer.DataLength() > limits.MAX_METADATA_BYTES:
+                raise EdgeclsError(f"metadata entry {name!r} is {buffer.DataLength():,} bytes, over "
+                                   f"{limits.MAX_METADATA_BYTES:,}")
+            return buffer.DataAsNumpy().tobytes()
     return None
+
+
+def _positive(meta_in: dict, key: str, path) -> int:
+    value = meta_in.get(key)
+    if not isinstance(value, int) or not 1 <= value <= limits.MAX_INPUT_SIDE:
+        raise EdgeclsError(f"{path}: metadata input.{key} must be 1..{limits.MAX_INPUT_SIDE}, got {clean_text(value, 40)}")
+    return value
+
+
+def parse_metadata(raw: bytes | str | None, path) -> dict | None:
+    """Validate an embedded metadata document; labels come back cleaned of control characters.
+
+    The document is untrusted: sizes are bounded, types checked, and every string that can
+    reach a terminal or an overlay is cleaned (:func:`edgecls.errors.clean_text`).
+    """
+    if raw is None:
+        return None
+    if len(raw) > limits.MAX_METADATA_BYTES:
+        raise EdgeclsError(f"{path}: embedded metadata is {len(raw):,} bytes, over {limits.MAX_METADATA_BYTES:,}")
+    try:
+        meta = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EdgeclsError(f"{path}: embedded metadata is not JSON ({first_line(exc, 80)})") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("input"), dict) or not isinstance(meta.get("labels"), list):
+        raise EdgeclsError(f"{path}: embedded metadata lacks its input or labels section")
+    labels, meta_in = meta["labels"], meta["input"]
+    if len(labels) > limits.MAX_LABELS or not all(isinstance(label, str) for label in labels):
+        raise EdgeclsError(f"{path}: metadata labels must be at most {limits.MAX_LABELS:,} strings")
+    meta["labels"] = [clean_text(label, 200) for label in labels]
+    for key in ("height", "width"):
+        _positive(meta_in, key, path)
+    if meta_in.get("channels") not in (1, 3) or meta_in.get("color") not in ("GRAY", "RGB"):
+        raise EdgeclsError(f"{path}: metadata input must have channels 1 or 3 and color GRAY or RGB")
+    if meta_in.get("resize", "stretch") not in RESIZE_MODES:
+        raise EdgeclsError(f"{path}: metadata resize must be one of {', '.join(RESIZE_MODES)}")
+    return meta
 
 
 def read_metadata(path: str | os.PathLike) -> dict | None:
     """Embedded metadata of a TFLite or ONNX artifact, or None when it has none."""
-    kind = artifact_kind(path)
-    try:
-        if kind == "tflite":
-            return read_tflite_metadata(Path(path).read_bytes())
-        import onnxruntime as ort
+    from edgecls.runtime.backends import open_backend
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        raw = session.get_modelmeta().custom_metadata_map.get(KEY)
-        return json.loads(raw) if raw else None
-    except EdgeclsError:
-        raise
-    except Exception as exc:
-        raise EdgeclsError(f"{path}: corrupt or truncated {kind} model ({str(exc).splitlines()[0][:160]})") from None
+    return open_backend(path, artifact_kind(path)).metadata
 
 
 def make_metadata(*, labels, height, width, channels, color, resize="stretch", dtype="uint8",

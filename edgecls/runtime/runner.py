@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls.errors import EdgeclsError, clean_text
 from edgecls.runtime.stats import Reservoir
 
 
@@ -131,7 +131,10 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
     outputs = _Outputs(opts, getattr(source, "fps", 0.0))
     frames, start, fps, end = 0, time.perf_counter(), 0.0, "end of stream"
     try:
-        while opts.max_frames is None or frames < opts.max_frames:
+        while True:
+            if opts.max_frames is not None and frames >= opts.max_frames:
+                end = "--max-frames"
+                break
             frame = source.read()
             if frame is None:
                 break
@@ -165,11 +168,14 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
     finally:
         outputs.close()
     elapsed = time.perf_counter() - start
+    error = getattr(source, "error", None)
+    if error and end == "end of stream":
+        end = "dropped" if source.live else "error"
     summary = {"source": source.name, "frames": frames, "dropped": int(getattr(source, "dropped", 0)),
+               "reconnects": int(getattr(source, "reconnects", 0)),
                "seconds": round(elapsed, 3), "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
                "end": end, "latency_ms": {k: {q: round(v, 3) for q, v in s.percentiles().items()}
                                           for k, s in stats.items()}}
-    error = getattr(source, "error", None)
     if error:
         summary["error"] = error
     return summary
@@ -177,7 +183,7 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
 
 def format_summary(s: dict) -> str:
     lat = s["latency_ms"]
-    lines = [f"{s['frames']} frames from {s['source']} in {s['seconds']:.1f} s: {s['fps']:.1f} FPS, "
+    lines = [f"{s['frames']} frames from {clean_text(s['source'])} in {s['seconds']:.1f} s: {s['fps']:.1f} FPS, "
              f"{s['dropped']} dropped ({s['end']})"]
     for key in ("preprocess", "inference", "postprocess", "total"):
         p = lat[key]

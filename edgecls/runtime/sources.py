@@ -27,7 +27,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls import console, limits
+from edgecls.errors import EdgeclsError, clean_text
+
+if console.level() != "verbose":  # FFmpeg's own "[http @ 0x...] Connection refused" lines, read on first use
+    os.environ.setdefault("OPENCV_FFMPEG_DEBUG", "1")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -53,23 +58,35 @@ class Source:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, sorted; hidden entries and symlink loops skipped."""
-    found, seen = [], set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
+    """Image files under ``folder``, recursively, sorted; hidden entries skipped.
+
+    Links to folders are not followed (a link back up the tree would loop, and a link to
+    another class's folder would label its images twice); links to files are kept.
+    """
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root) / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
     return sorted(found)
 
 
 def load_image(path: Path) -> np.ndarray | None:
-    """An image file as OpenCV reads it (BGR, BGRA or GRAY, 8-bit), or None if unreadable."""
+    """An image file as OpenCV reads it (BGR, BGRA or GRAY, 8-bit), or None if unreadable.
+
+    The header is read first: an image that declares more pixels than the limit (see
+    :mod:`edgecls.limits`) is an EdgeclsError before a byte of it is decoded.
+    """
     try:
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        with open(path, "rb") as f:
+            head = f.read(64 * 1024)
+            limits.check_image_file(path, head)
+            if os.fstat(f.fileno()).st_size > 8 * limits.max_pixels() + (1 << 20):
+                raise EdgeclsError(f"{path}: file too large for an image of at most {limits.max_pixels() / 1e6:g} MP")
+            data = head + f.read()
+    except OSError:
+        return None
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         return None
     if image is None or image.size == 0:
@@ -83,48 +100,71 @@ def read_image(path: Path) -> np.ndarray:
     """Like :func:`load_image`, but an unreadable file is an EdgeclsError."""
     image = load_image(path)
     if image is None:
-        raise EdgeclsError(f"cannot read image {path} (missing, unreadable or not an image)")
+        raise EdgeclsError(f"cannot read image {clean_text(path)} (missing, unreadable or not an image)")
     return image
 
 
 class ImageSource(Source):
-    """One image file or every image of a folder, in sorted order."""
+    """One image file or every image of a folder, in sorted order.
+
+    In a folder an unreadable image (corrupt, over the pixel limit, a broken link) is
+    skipped and listed in ``unreadable``; the run then ends with an error naming them.
+    """
 
     def __init__(self, path: Path):
-        self.name = str(path)
-        self.paths = list_images(path) if path.is_dir() else [path]
+        self.name = clean_text(path)
+        self.folder = path.is_dir()
+        self.paths = list_images(path) if self.folder else [path]
         if not self.paths:
-            raise EdgeclsError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {path}")
+            raise EdgeclsError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {self.name}")
         self.index = 0
         self.current: Path | None = None
+        self.unreadable: list[str] = []
+        self.error: str | None = None
 
     def read(self):
-        if self.index >= len(self.paths):
-            return None
-        self.current = self.paths[self.index]
-        self.index += 1
-        return read_image(self.current)
+        while self.index < len(self.paths):
+            self.current = self.paths[self.index]
+            self.index += 1
+            if not self.folder:
+                return read_image(self.current)
+            try:
+                return read_image(self.current)
+            except EdgeclsError:
+                self.unreadable.append(clean_text(self.current))
+                self.error = (f"{len(self.unreadable)} unreadable image(s) skipped: "
+                              f"{', '.join(self.unreadable[:3])}{' ...' if len(self.unreadable) > 3 else ''}")
+        return None
 
 
 class VideoSource(Source):
-    """A video file: every frame, in order."""
+    """A video file: every frame, in order; a file that ends before its declared length is an error."""
 
     def __init__(self, path: Path):
-        self.name = str(path)
+        self.name = clean_text(path)
         self.capture = cv2.VideoCapture(str(path))
         ok, first = self.capture.read() if self.capture.isOpened() else (False, None)
         if not ok:
             self.capture.release()
-            raise EdgeclsError(f"cannot read video {path} (missing, unreadable or no frames)")
+            raise EdgeclsError(f"cannot read video {self.name} (missing, unreadable or no frames)")
         self.first = first
         self.fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.declared = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frames = 0
+        self.error: str | None = None
 
     def read(self):
         if self.first is not None:
             frame, self.first = self.first, None
-            return frame
-        ok, frame = self.capture.read()
-        return frame if ok else None
+        else:
+            ok, frame = self.capture.read()
+            if not ok:
+                if self.frames + 1 < self.declared:  # one frame of slack: some containers round the count
+                    self.error = (f"{self.name}: the video ended early, after {self.frames} of its "
+                                  f"{self.declared} frames (truncated or damaged file)")
+                return None
+        self.frames += 1
+        return frame
 
     def close(self):
         self.capture.release()
@@ -142,7 +182,7 @@ class LatestFrame(Source):
     def __init__(self, name: str, opener, retries: int = 3, backoff: float = 0.5, fps: float = 0.0):
         self.name, self.opener, self.retries, self.backoff, self.fps = name, opener, retries, backoff, fps
         self.capture = opener()
-        self.frame, self.frames_read, self.frames_taken = None, 0, 0
+        self.frame, self.frames_read, self.frames_taken, self.reconnects = None, 0, 0, 0
         self.error: str | None = None
         self.ended = False
         self.cond = threading.Condition()
@@ -151,7 +191,7 @@ class LatestFrame(Source):
         self.thread.start()
 
     def _loop(self):
-        failures = 0
+        failures, reopened = 0, False
         while not self.stopping:
             ok, frame = self.capture.read()
             if not ok:
@@ -164,10 +204,16 @@ class LatestFrame(Source):
                     return
                 time.sleep(self.backoff * failures)
                 self.capture.release()
+                if self.stopping:
+                    return
                 self.capture = self.opener()
+                reopened = True
                 continue
             failures = 0
             with self.cond:
+                if reopened:
+                    self.reconnects += 1
+                    reopened = False
                 if self.frame is not None:
                     self.dropped += 1  # the previous frame was never taken
                 self.frame = frame
@@ -186,8 +232,9 @@ class LatestFrame(Source):
             return frame
 
     def close(self):
+        """Stop the reader and release its capture; returns only once the reader can open no other."""
         self.stopping = True
-        self.thread.join(timeout=2)
+        self.thread.join()
         self.capture.release()
 
 

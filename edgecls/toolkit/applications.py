@@ -85,7 +85,7 @@ def build_application(name: str, input_shape, num_classes: int, weights: str = "
     """Backbone (global-average pooled) + dropout + softmax head; return (model, backbone)."""
     import keras
 
-    from edgecls.toolkit.models import softmax_head
+    from edgecls.toolkit.heads import softmax_head
 
     attr, mode = APPLICATIONS[name]
     if input_shape[-1] != 3:

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgecls import fileio
 from edgecls.errors import EdgeclsError
-from edgecls.toolkit.metrics import classification_report, cross_entropy, format_report
+from edgecls.toolkit.metrics import classification_report, cross_entropy
 
 
 def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -29,7 +29,7 @@ def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
 
 
 def evaluate_arrays(model, x, y, class_names, out: Path, *, history: dict | None = None,
-                    extra: dict | None = None, quiet: bool = False) -> dict:
+                    extra: dict | None = None) -> dict:
     """Write ``metrics.json`` and the plots for ``model`` on ``(x, y)``; return the metrics."""
     from edgecls.toolkit.plots import plot_confusion, plot_history, plot_misclassified
 
@@ -44,8 +44,6 @@ def evaluate_arrays(model, x, y, class_names, out: Path, *, history: dict | None
     plot_misclassified(x, y, probs, class_names, out / "misclassified.png")
     if history:
         plot_history(history, out / "curves.png")
-    if not quiet:
-        print(format_report(report), flush=True)
     return report
 
 

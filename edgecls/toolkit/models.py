@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgecls.errors import EdgeclsError
+from edgecls.toolkit.heads import softmax_head
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,6 @@ class ModelSpec:
 def _inputs(keras, input_shape):
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="pixels")
     return inputs, keras.layers.Rescaling(1.0 / 255, name="scale")(inputs)
-
-
-def softmax_head(keras, x, num_classes: int, name: str = "probs"):
-    """The classifier layer; float32 even under a mixed policy, as Keras advises for the output."""
-    return keras.layers.Dense(num_classes, activation="softmax", name=name, dtype="float32")(x)
 
 
 def _mlp(keras, input_shape, num_classes):

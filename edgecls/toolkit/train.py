@@ -8,8 +8,9 @@ Example::
 
 The run directory gets ``model.keras``, ``labels.txt``, ``config.json``, ``history.csv``,
 ``metrics.json`` and the plots of :mod:`edgecls.toolkit.evaluate`. While training, a
-checkpoint of the last completed epoch lives in ``checkpoint/``; ``resume=True`` continues
-from it after a crash, kill or Ctrl-C, and it is removed once the run finishes.
+checkpoint of the last completed epoch lives in the staging folder (see
+:class:`~edgecls.toolkit.rundir.RunDir`); ``resume=True`` continues from it after a crash,
+kill or Ctrl-C, and the run folder is published whole once the run finishes.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgecls import fileio
-from edgecls.errors import EdgeclsError
+import numpy as np
 
-CHECKPOINT = "checkpoint"
+from edgecls import console, fileio
+from edgecls.errors import EdgeclsError, first_line
+from edgecls.toolkit.rundir import RunDir
 
 
 @dataclass
@@ -70,7 +72,7 @@ def _from_init(path: str, input_shape, num_classes: int):
     import keras
 
     from edgecls.toolkit.modelfile import load_model
-    from edgecls.toolkit.models import softmax_head
+    from edgecls.toolkit.heads import softmax_head
 
     base = load_model(path)
     if tuple(base.input_shape[1:]) != tuple(input_shape):
@@ -91,10 +93,10 @@ class _Checkpoint:
     def __init__(self, run_dir: Path, patience: int, state: dict | None):
         import keras
 
-        self.dir = run_dir / CHECKPOINT
+        self.dir = run_dir / RunDir.CHECKPOINT
         self.dir.mkdir(parents=True, exist_ok=True)
         self.patience = patience
-        self.state = state or {"epoch": 0, "history": {}, "best_val_loss": math.inf,
+        self.state = state or {"epoch": 0, "history": {}, "best_val_loss": None,
                                "best_epoch": 0, "wait": 0, "seconds": 0.0}
         outer = self
 
@@ -111,24 +113,66 @@ class _Checkpoint:
         s = self.state
         for key, value in logs.items():
             if key != "learning_rate":
-                s["history"].setdefault(key, []).append(float(value))
+                value = float(value)
+                s["history"].setdefault(key, []).append(value if math.isfinite(value) else None)
         s["history"].setdefault("seconds", []).append(round(seconds, 3))
         s["epoch"] = epoch + 1
         s["seconds"] += seconds
         val_loss = float(logs.get("val_loss", math.inf))
-        if val_loss < s["best_val_loss"]:
+        best = s["best_val_loss"]
+        if math.isfinite(val_loss) and (best is None or val_loss < best):  # state.json is strict JSON
             s["best_val_loss"], s["best_epoch"], s["wait"] = val_loss, epoch + 1, 0
             with fileio.atomic_path(self.dir / "best.weights.h5") as tmp:
                 model.save_weights(tmp)
         else:
             s["wait"] += 1
             if s["wait"] >= self.patience:
-                print(f"early stopping: val_loss has not improved for {self.patience} epochs "
-                      f"(best {s['best_val_loss']:.4f} at epoch {s['best_epoch']})", flush=True)
+                console.info(f"early stopping: val_loss has not improved for {self.patience} epochs "
+                             f"(best {s['best_val_loss'] or math.nan:.4f} at epoch {s['best_epoch']})")
                 model.stop_training = True
-        with fileio.atomic_path(self.dir / "last.keras") as tmp:
-            model.save(tmp)
+        with fileio.atomic_path(self.dir / "last.weights.h5") as tmp:
+            model.save_weights(tmp)
+        with fileio.atomic_path(self.dir / "optimizer.npz") as tmp:
+            np.savez(tmp, *[keras_numpy(v, flat=False) for v in model.optimizer.variables])
+        s["seed_states"] = [keras_numpy(v).tolist() for v in seed_variables(model)]
         fileio.write_json(self.dir / "state.json", s)  # written last: it vouches for the files above
+
+    def restore(self, model) -> None:
+        """Weights, optimizer slots and random states of the last finished epoch, into ``model``.
+
+        ``model`` is built and compiled exactly as the interrupted run built it (a model rebuilt
+        by ``load_model`` runs a differently assembled graph, and early training amplifies the
+        rounding differences), so the resumed epochs match an uninterrupted run.
+        """
+        try:
+            model.load_weights(self.dir / "last.weights.h5")
+            model.optimizer.build(model.trainable_variables)
+            with np.load(self.dir / "optimizer.npz") as saved:
+                values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        except Exception as exc:
+            raise EdgeclsError(f"cannot resume from {self.dir}: {first_line(exc)} (start again with --overwrite)") from exc
+        if len(values) != len(model.optimizer.variables):
+            raise EdgeclsError(f"cannot resume from {self.dir}: the optimizer state does not fit the model")
+        for variable, value in zip(model.optimizer.variables, values):
+            variable.assign(value)
+        for variable, value in zip(seed_variables(model), self.state.get("seed_states", [])):
+            variable.assign(np.asarray(value, dtype=keras_numpy(variable).dtype))
+
+
+def keras_numpy(variable, flat: bool = True) -> np.ndarray:
+    import keras
+
+    value = keras.ops.convert_to_numpy(variable.value)
+    return value.reshape(-1) if flat else value
+
+
+def seed_variables(model) -> list:
+    """The random-number states of Dropout and the like, which Keras' saving does not restore.
+
+    Keras 3.15 saves a model's weights and optimizer, but a loaded model's SeedGenerator starts
+    from a fresh seed: without these states a resumed run draws other dropout masks.
+    """
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 def _backbone_layers(model, cfg: TrainConfig) -> list:
@@ -188,7 +232,7 @@ def _compile(model, cfg: TrainConfig, steps_per_epoch: int, epochs: int, lr: flo
 
 
 def _fit_phases(model, cfg: TrainConfig, ckpt: _Checkpoint, *, resumed: dict | None, train_batches, val_batches,
-                verbose) -> None:
+                verbose, run: RunDir) -> None:
     """Run every training phase not finished yet; Ctrl-C keeps the checkpoint for ``--resume``."""
     s = ckpt.state
     s.setdefault("phase", 0)
@@ -198,39 +242,27 @@ def _fit_phases(model, cfg: TrainConfig, ckpt: _Checkpoint, *, resumed: dict | N
         for i, phase in enumerate(phases):
             if i < s["phase"]:
                 continue
-            if resumed is None or i > resumed["phase"]:  # a fresh phase; a resumed one is compiled already
-                if i > 0 and (ckpt.dir / "best.weights.h5").is_file():
-                    model.load_weights(ckpt.dir / "best.weights.h5")
-                _set_trainable(model, cfg, phase["trainable"])
-                _compile(model, cfg, len(train_batches), phase["epochs"], lr=phase["lr"])
+            continuing = resumed is not None and i == resumed["phase"]
+            if i > 0 and not continuing and (ckpt.dir / "best.weights.h5").is_file():
+                model.load_weights(ckpt.dir / "best.weights.h5")
+            _set_trainable(model, cfg, phase["trainable"])
+            _compile(model, cfg, len(train_batches), phase["epochs"], lr=phase["lr"])
+            if continuing:
+                ckpt.restore(model)
+            else:
                 s.update(phase=i, phase_start=s["epoch"], wait=0)
             end = s["phase_start"] + phase["epochs"]
             if len(phases) > 1:
-                print(f"phase {i + 1}/{len(phases)}: {phase['name']}, epochs {s['epoch'] + 1}-{end}, "
-                      f"learning rate {phase['lr']:g}", flush=True)
+                console.info(f"phase {i + 1}/{len(phases)}: {phase['name']}, epochs {s['epoch'] + 1}-{end}, "
+                             f"learning rate {phase['lr']:g}")
             if s["epoch"] < end and s["wait"] < cfg.patience:
-                model.fit(train_batches, validation_data=val_batches, epochs=end,
-                          initial_epoch=s["epoch"], callbacks=[ckpt.callback], verbose=verbose)
+                model.fit(train_batches.dataset(s["epoch"], end - s["epoch"]), validation_data=val_batches.dataset(),
+                          epochs=end, initial_epoch=s["epoch"], steps_per_epoch=train_batches.steps, shuffle=False,
+                          callbacks=[ckpt.callback], verbose=verbose)
     except KeyboardInterrupt:
         raise EdgeclsError(
             f"interrupted after epoch {s['epoch']}; the checkpoint is kept: continue with "
-            f"`edgecls train --out {ckpt.dir.parent} --resume`", exit_code=130) from None
-
-
-def _prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> dict | None:
-    """Return checkpoint state to resume from, or None for a fresh run."""
-    state_file = out / CHECKPOINT / "state.json"
-    if resume:
-        if not state_file.is_file():
-            raise EdgeclsError(f"nothing to resume in {out}: no {CHECKPOINT}/state.json")
-        return fileio.read_json(state_file)
-    if state_file.is_file() and not overwrite:
-        raise EdgeclsError(f"{out} holds an unfinished run: pass --resume to continue it or --overwrite")
-    if (out / "model.keras").exists() and not overwrite:
-        raise EdgeclsError(f"{out} already holds a trained model: pass --overwrite or choose another --out")
-    if overwrite and (out / CHECKPOINT).exists():
-        shutil.rmtree(out / CHECKPOINT)
-    return None
+            f"`edgecls train --out {run.path} --resume`", exit_code=130) from None
 
 
 def _write_history(path: Path, history: dict) -> None:
@@ -243,41 +275,14 @@ def _write_history(path: Path, history: dict) -> None:
     fileio.write_text(path, buf.getvalue())
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, verbose: int | str = "auto") -> dict:
-    """Train per ``cfg`` and write the run directory; return the config, history and metrics."""
-    import keras
-
+def _load_data(cfg: TrainConfig, replicas):
+    """The dataset and the plans of its train / val batches."""
     from edgecls.toolkit.augment import Augmentation
-    from edgecls.toolkit.backend import banner, versions
     from edgecls.toolkit.data import dataset_options, load_dataset
-    from edgecls.toolkit.distribute import setup as setup_distribution
-    from edgecls.toolkit.distribute import teardown as teardown_distribution
-    from edgecls.toolkit.evaluate import evaluate_arrays
-    from edgecls.toolkit.models import build_model, count_macs
     from edgecls.toolkit.pipeline import make_batches
-    from edgecls.toolkit.precision import float32_model, policy_name
 
-    out = Path(cfg.out)
-    state = _prepare_run_dir(out, resume, overwrite)
-    if state is not None:  # resume exactly the recorded run, whatever the command line said
-        saved = fileio.read_json(out / "config.json")
-        cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
-    policy = policy_name(cfg.mixed_precision)
-    if cfg.epochs is None:
-        cfg.epochs = TrainConfig.default_epochs(cfg.data)
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise EdgeclsError("--epochs and --batch-size must be positive")
-
-    replicas = setup_distribution(cfg.distribute)
-    if cfg.batch_size % replicas.count:
-        raise EdgeclsError(f"--batch-size {cfg.batch_size} is global and must divide evenly across "
-                           f"{replicas.count} replicas")
-    if not replicas.is_chief:  # every worker trains; only the chief keeps a run directory
-        out = Path(tempfile.mkdtemp(prefix="edgecls-worker-"))
     ds = load_dataset(cfg.data, **dataset_options(asdict(cfg)))
-    print(ds.summary(), flush=True)
-    keras.utils.set_random_seed(cfg.seed)
-    keras.mixed_precision.set_global_policy(policy)
+    console.info(ds.summary())
     aug = Augmentation.for_dataset(ds.name) if cfg.augment else None
     cfg.augmentation = aug.to_dict() if aug else {}
     train_batches = make_batches(ds.x_train, ds.y_train, ds.num_classes, cfg.batch_size, shuffle=True,
@@ -285,49 +290,109 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, ve
     val_size = len(ds.y_val) - len(ds.y_val) % replicas.count  # every batch splits evenly across replicas
     val_batches = make_batches(ds.x_val[:val_size], ds.y_val[:val_size], ds.num_classes,
                                512 - 512 % replicas.count)
+    return ds, train_batches, val_batches
 
+
+def _start_model(cfg: TrainConfig, ds, staging: Path, state: dict | None):
+    """The model to fit: the checkpoint's when resuming, else a new (or ``--init``) one."""
+    from edgecls.toolkit.backend import versions
+    from edgecls.toolkit.models import build_model
+
+    if state is not None:  # built as the interrupted run built it; its state is restored once compiled
+        console.info(f"resuming {cfg.out} after epoch {state['epoch']} of {cfg.epochs}")
+    model = (_from_init(cfg.init, ds.image_shape, ds.num_classes) if cfg.init else
+             build_model(cfg.model, ds.image_shape, ds.num_classes, weights=cfg.weights))
+    if state is not None:
+        return model
+    fileio.write_json(staging / RunDir.CONFIG, asdict(cfg) | {
+        "dataset": ds.name, "class_names": ds.class_names, "split": ds.split,
+        "image_shape": ds.image_shape, "versions": versions()})
+    return model
+
+
+def _finish(model, cfg: TrainConfig, ds, staging: Path, state: dict, replicas) -> dict:
+    """Save the model, history, metrics and plots into the staging folder; return the metrics."""
+    from edgecls.toolkit.evaluate import evaluate_arrays
+    from edgecls.toolkit.models import count_macs
+    from edgecls.toolkit.plots import plot_samples
+    from edgecls.toolkit.precision import float32_model
+
+    model = float32_model(model, copy=replicas.count > 1)  # a plain single-device model to save and test
+    with fileio.atomic_path(staging / RunDir.MODEL) as tmp:
+        model.save(tmp)
+    fileio.write_text(staging / RunDir.LABELS, fileio.labels_text(ds.class_names))
+    if ds.skipped:
+        fileio.write_text(staging / RunDir.SKIPPED, "\n".join(ds.skipped) + "\n")
+    _write_history(staging / RunDir.HISTORY, state["history"])
+    metrics = evaluate_arrays(model, ds.x_test, ds.y_test, ds.class_names, staging, history=state["history"],
+                              extra={"dataset": ds.name, "split": "test", "epochs_run": state["epoch"],
+                                     "best_epoch": state["best_epoch"], "train_seconds": round(state["seconds"], 1),
+                                     "macs": count_macs(model), "parameters": model.count_params()})
+    plot_samples(ds.x_train, ds.y_train, ds.class_names, staging / "samples.png", seed=cfg.seed)
+    return metrics
+
+
+def _resolve_config(cfg: TrainConfig, run: RunDir, resume: bool) -> TrainConfig:
+    """A resumed run continues exactly the recorded config, whatever the command line said."""
+    if resume:
+        saved = fileio.read_json(run.staging / RunDir.CONFIG)
+        cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    if cfg.epochs is None:
+        cfg.epochs = TrainConfig.default_epochs(cfg.data)
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise EdgeclsError("epochs and batch_size must be positive")
+    return cfg
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, verbose: int | str = "auto") -> dict:
+    """Train per ``cfg`` and publish the run folder; return the config, history and metrics."""
+    run = RunDir(cfg.out)
+    staging = run.begin(resume=resume, overwrite=overwrite)
+    try:
+        return _train_in(staging, run, _resolve_config(cfg, run, resume), resume, verbose)
+    except BaseException:
+        run.abandon()
+        raise
+
+
+def _train_in(staging: Path, run: RunDir, cfg: TrainConfig, resume: bool, verbose) -> dict:
+    import keras
+
+    from edgecls.toolkit.backend import banner
+    from edgecls.toolkit.distribute import setup as setup_distribution
+    from edgecls.toolkit.distribute import teardown as teardown_distribution
+    from edgecls.toolkit.models import count_macs
+    from edgecls.toolkit.precision import policy_name
+
+    state = fileio.read_json(run.state_file) if resume else None
+    policy = policy_name(cfg.mixed_precision)
+    replicas = setup_distribution(cfg.distribute)
+    if cfg.batch_size % replicas.count:
+        raise EdgeclsError(f"batch_size {cfg.batch_size} is global and must divide evenly across "
+                           f"{replicas.count} replicas")
+    if not replicas.is_chief:  # every worker trains; only the chief keeps a run directory
+        staging = Path(tempfile.mkdtemp(prefix="edgecls-worker-"))
+    keras.utils.set_random_seed(cfg.seed)
+    ds, train_batches, val_batches = _load_data(cfg, replicas)
+    keras.mixed_precision.set_global_policy(policy)
     with replicas.scope():
-        if state is not None:
-            model = keras.models.load_model(out / CHECKPOINT / "last.keras")
-            print(f"resuming {out} after epoch {state['epoch']} of {cfg.epochs}", flush=True)
-        else:
-            out.mkdir(parents=True, exist_ok=True)
-            if cfg.init:
-                model = _from_init(cfg.init, ds.image_shape, ds.num_classes)
-            else:
-                model = build_model(cfg.model, ds.image_shape, ds.num_classes, weights=cfg.weights)
-            fileio.write_json(out / "config.json", asdict(cfg) | {
-                "dataset": ds.name, "class_names": ds.class_names, "split": ds.split,
-                "image_shape": ds.image_shape, "versions": versions()})
-        fileio.write_text(out / "labels.txt", "\n".join(ds.class_names) + "\n")
-        if ds.skipped:
-            fileio.write_text(out / "skipped.txt", "\n".join(ds.skipped) + "\n")
-        print(banner(cfg.batch_size, cfg.mixed_precision), "|", replicas.describe(), flush=True)
-        print(f"model {model.name}: {model.count_params():,} parameters, {count_macs(model) / 1e6:.2f}M MACs/image",
-              flush=True)
-        ckpt = _Checkpoint(out, cfg.patience, state)
+        model = _start_model(cfg, ds, staging, state)
+        console.info(f"{banner(cfg.batch_size, cfg.mixed_precision)} | {replicas.describe()}")
+        console.info(f"model {model.name}: {model.count_params():,} parameters, "
+                     f"{count_macs(model) / 1e6:.2f}M MACs/image")
+        ckpt = _Checkpoint(staging, cfg.patience, state)
         if verbose == "auto":
-            verbose = 1 if sys.stdout.isatty() else 2
+            verbose = 0 if console.level() == "quiet" else 1 if sys.stdout.isatty() else 2
         _fit_phases(model, cfg, ckpt, resumed=state, train_batches=train_batches, val_batches=val_batches,
-                    verbose=verbose)
-        s = ckpt.state
+                    verbose=verbose, run=run)
         if (ckpt.dir / "best.weights.h5").is_file():
             model.load_weights(ckpt.dir / "best.weights.h5")
     teardown_distribution(replicas)
     keras.mixed_precision.set_global_policy("float32")
-    model = float32_model(model, copy=replicas.count > 1)  # a plain single-device model to save and test
-    with fileio.atomic_path(out / "model.keras") as tmp:
-        model.save(tmp)
-    _write_history(out / "history.csv", s["history"])
-    metrics = evaluate_arrays(model, ds.x_test, ds.y_test, ds.class_names, out, history=s["history"],
-                              extra={"dataset": ds.name, "split": "test", "epochs_run": s["epoch"],
-                                     "best_epoch": s["best_epoch"], "train_seconds": round(s["seconds"], 1),
-                                     "macs": count_macs(model), "parameters": model.count_params()})
-    shutil.rmtree(ckpt.dir, ignore_errors=True)
-    from edgecls.toolkit.plots import plot_samples
-
-    plot_samples(ds.x_train, ds.y_train, ds.class_names, out / "samples.png", seed=cfg.seed)
+    metrics = _finish(model, cfg, ds, staging, ckpt.state, replicas)
     if not replicas.is_chief:
-        shutil.rmtree(out, ignore_errors=True)
-    return {"config": asdict(cfg), "history": s["history"], "metrics": metrics, "run_dir": str(out),
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        run.publish()
+    return {"config": asdict(cfg), "history": ckpt.state["history"], "metrics": metrics, "run_dir": str(run.path),
             "replicas": replicas.count}

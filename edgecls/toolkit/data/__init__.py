@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from edgecls import fileio
 from edgecls.errors import EdgeclsError
 from edgecls.toolkit.data.builtin import (
     FASHION_CLASSES,
@@ -32,9 +33,7 @@ DEFAULT_VAL_SPLIT = 0.1
 
 def _read_labels_file(folder: Path) -> list[str] | None:
     path = folder / "labels.txt"
-    if path.is_file():
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    return None
+    return fileio.read_labels(path) if path.is_file() else None
 
 
 def load_dataset(

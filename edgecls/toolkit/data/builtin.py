@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls import limits
+from edgecls.errors import EdgeclsError, first_line
 from edgecls.toolkit.data.idx import read_idx
 
 FASHION_CLASSES = [
@@ -63,17 +65,19 @@ def load_idx_folder(folder: Path) -> Arrays:
 
 def load_npz(path: Path) -> tuple[Arrays, dict]:
     """Load ``x_train/y_train/x_test/y_test`` (and optional ``x_val/y_val``, ``class_names``)."""
+    limits.check_zip(path, ".npz dataset")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise EdgeclsError(f"cannot read {path} as .npz: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise EdgeclsError(f"cannot read {path} as .npz: {first_line(exc)}") from exc
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
     if missing:
         raise EdgeclsError(f"{path}: missing arrays {', '.join(missing)} (has {', '.join(arrays)})")
     extra = {}
     if "class_names" in arrays:
-        extra["class_names"] = [str(c) for c in arrays["class_names"]]
+        extra["class_names"] = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
+                                for c in arrays["class_names"].reshape(-1).tolist()]
     if "x_val" in arrays and "y_val" in arrays:
         extra["val"] = (arrays["x_val"], arrays["y_val"])
     return ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])), extra
@@ -104,8 +108,8 @@ def _download(name: str, hint: str) -> Arrays:
     except Exception as exc:  # URLError, HTTPError, socket errors, corrupt partial files
         raise EdgeclsError(
             f"{name} is not available locally and the download failed "
-            f"({type(exc).__name__}); {hint}"
-        ) from None
+            f"({first_line(exc, 120)}); {hint}"
+        ) from exc
 
 
 def load_builtin(name: str, data_dir: str | os.PathLike | None = None) -> tuple[Arrays, list[str]]:

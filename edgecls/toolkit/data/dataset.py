@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgecls.errors import EdgeclsError
+from edgecls.fileio import check_class_names
 from edgecls.toolkit.data.split import stratified_split
 
 
@@ -105,6 +106,9 @@ def build_dataset(
         raise EdgeclsError(f"{name}: image shapes differ between splits: {sorted(shapes)}")
     n_classes = len(class_names) if class_names else int(y_train.max()) + 1
     class_names = list(class_names) if class_names else [str(i) for i in range(n_classes)]
+    check_class_names(class_names, f"{name} class names")
+    if n_classes < 2:
+        raise EdgeclsError(f"{name}: {n_classes} class; a classifier needs at least 2")
     for part, (_, y) in checked.items():
         if len(y) and (y.min() < 0 or y.max() >= n_classes):
             raise EdgeclsError(

@@ -21,14 +21,14 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls import console, fileio
+from edgecls.errors import EdgeclsError, clean_text
 from edgecls.runtime.preprocess import to_model_input
 from edgecls.runtime.sources import list_images, load_image
 from edgecls.toolkit.data.dataset import Dataset, build_dataset
@@ -43,29 +43,47 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _class_items(root: Path, folders: list[Path]) -> list[tuple[Path, str]]:
+    """``(file, class)`` of every class folder; a folder that adds nothing, or overlaps another, is an error."""
+    real = {c: c.resolve() for c in folders}
+    for c, r in real.items():
+        if r == root.resolve() or root.resolve().is_relative_to(r) or any(
+                o != c and (r == ro or r.is_relative_to(ro)) for o, ro in real.items()):
+            raise EdgeclsError(f"class folder {clean_text(c)} links to {clean_text(r)}, which overlaps the dataset: "
+                               "its images would get two labels")
+    items = []
+    for c in folders:
+        files = list_images(c)
+        if not files:
+            others = sorted({p.suffix.lower() or p.name for p in c.rglob("*") if p.is_file()})[:5]
+            seen = f" (found only {', '.join(others)})" if others else " (it is empty)"
+            raise EdgeclsError(f"class folder {clean_text(c)} has no JPEG, PNG, BMP, WebP or TIFF image{seen}")
+        items += [(f, c.name) for f in files]
+    return items
+
+
 def scan_folder(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], str]:
     """Return ``{split: [(path, label), ...]}`` and the layout name; split "all" when not given."""
     if not root.is_dir():
         raise EdgeclsError(f"not a folder: {root}")
     subdirs = {p.name.lower(): p for p in _class_dirs(root)}
     if "train" in subdirs and any(k in subdirs for k in SPLIT_NAMES if k != "train"):
-        splits = {}
-        for name, path in subdirs.items():
-            if name in SPLIT_NAMES:
-                splits[SPLIT_NAMES[name]] = [(f, c.name) for c in _class_dirs(path) for f in list_images(c)]
-        return splits, "train/val/test folders"
-    if subdirs:
-        items = [(f, c.name) for c in _class_dirs(root) for f in list_images(c)]
-        return {"all": items}, "one folder per class"
-    items = []
-    for f in list_images(root):
-        match = FLAT_NAME.match(f.stem)
-        if match:
-            items.append((f, match["label"]))
-    if not items:
-        raise EdgeclsError(f"{root}: no dataset here: expected the four IDX files, class sub-folders of images, "
-                           f"or image files named <label>.<n>.jpg")
-    return {"all": items}, "flat <label>.<n> files"
+        splits = {SPLIT_NAMES[name]: _class_items(root, _class_dirs(path))
+                  for name, path in subdirs.items() if name in SPLIT_NAMES}
+        splits, layout = splits, "train/val/test folders"
+    elif subdirs:
+        splits, layout = {"all": _class_items(root, _class_dirs(root))}, "one folder per class"
+    else:
+        items = [(f, m["label"]) for f in list_images(root) if (m := FLAT_NAME.match(f.stem))]
+        if not items:
+            raise EdgeclsError(f"{root}: no dataset here: expected the four IDX files, class sub-folders of images, "
+                               f"or image files named <label>.<n>.jpg")
+        splits, layout = {"all": items}, "flat <label>.<n> files"
+    names = sorted({label for items in splits.values() for _, label in items})
+    fileio.check_class_names(names, str(root))
+    if len(names) < 2:
+        raise EdgeclsError(f"{root}: found {len(names)} class ({', '.join(names)}); a classifier needs at least 2")
+    return splits, layout
 
 
 def decode_all(paths: list[Path], height: int, width: int, color: str, resize: str, workers: int = 2,
@@ -102,8 +120,12 @@ def _cache_key(plan: dict[str, list[tuple[Path, int]]], settings: list) -> str:
     digest = hashlib.sha256(json.dumps([CACHE_VERSION, *settings]).encode())
     for split in sorted(plan):
         for path, label in plan[split]:
-            st = path.stat()
-            digest.update(f"{split}\0{path.resolve()}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            try:
+                st = path.stat()
+                stamp = (st.st_size, st.st_mtime_ns)
+            except OSError:  # a dangling link or an unreadable entry: decoded as unreadable
+                stamp = (-1, -1)
+            digest.update(f"{split}\0{path.absolute()}\0{label}\0{stamp}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:20]
 
 
@@ -120,7 +142,7 @@ def _decode_split(directory: Path, split: str, items: list[tuple[Path, int]], sh
     x.flush()
     labels = np.array([label for _, label in items], np.int64)
     np.savez(directory / f"{split}.index.npz", count=len(good), y=labels[good], sizes=sizes[good],
-             skipped=np.array([str(p) for p, good_file in zip(paths, ok) if not good_file], dtype=str))
+             skipped=np.array([clean_text(p) for p, good_file in zip(paths, ok) if not good_file], dtype=str))
 
 
 def _open_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -165,7 +187,7 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
     directory = cache_root() / _cache_key(plan, [list(shape), color, resize, val_split, test_split, seed])
     if not (directory / "complete").is_file():
         n = sum(len(items) for items in plan.values())
-        print(f"decoding {n} images of {root} at {shape[0]}x{shape[1]} into {directory}", file=sys.stderr, flush=True)
+        console.info(f"decoding {n} images of {root} at {shape[0]}x{shape[1]} into {directory}")
         directory.parent.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=f"{directory.name}.partial-", dir=directory.parent))
         try:
@@ -184,9 +206,11 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
         sizes.append(split_sizes)
     counts = np.bincount(arrays["train"][1], minlength=len(class_names))
     if (counts == 0).any():
-        raise EdgeclsError(f"{root}: class {class_names[int(np.flatnonzero(counts == 0)[0])]!r} has no readable images")
+        empty = class_names[int(np.flatnonzero(counts == 0)[0])]
+        raise EdgeclsError(f"{root}: class folder {empty!r} has no readable image in train (unreadable, broken "
+                           f"links or not images; see {len(skipped)} skipped file(s))")
     if skipped:
-        print(f"warning: skipped {len(skipped)} unreadable file(s) in {root} (listed in skipped.txt)", file=sys.stderr)
+        console.warn(f"skipped {len(skipped)} unreadable file(s) in {root} (listed in the run's skipped.txt)")
     ds = build_dataset(root.resolve().name, class_names, arrays["train"], arrays["test"], val=arrays["val"],
                        spec=str(root))
     ds.split = ({"source": "given by the dataset"} if given else

@@ -1,8 +1,12 @@
 """``edgecls data split``: materialise a reproducible train/val/test split of an image folder.
 
 Files are hard-linked (or copied with ``mode="copy"``, or when links are impossible) into
-``dest/{train,val,test}/<class>/``; the source is only read, never moved or changed. The
-default ratios are the tutorial's 16:4:5.
+``dest/{train,val,test}/<class>/<path inside the class folder>``: keeping the relative path
+keeps names unique (``cat/a/1.png`` and ``cat/b/1.png`` both survive). The split is built
+in a staging folder beside ``dest`` and published with one rename, every file is created
+new (never opened where a file already is, so nothing is written through a link into the
+source), and the result is counted against the input before it is published. The default
+ratios are the tutorial's 16:4:5.
 
 Example::
 
@@ -11,15 +15,59 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls import console, fileio
+from edgecls.errors import EdgeclsError, clean_text
 from edgecls.toolkit.data.folder import scan_folder
 from edgecls.toolkit.data.split import stratified_split
+
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
+
+
+def _place(path: Path, target: Path, mode: str) -> None:
+    """Link or copy ``path`` to the new name ``target`` (which must not exist)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "link":
+        try:
+            os.link(path, target)
+            return
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise
+    with open(path, "rb") as src, open(target, "xb") as dst:  # "x": never an existing file or link
+        shutil.copyfileobj(src, dst, 1 << 20)
+    shutil.copystat(path, target)
+
+
+def _relative(path: Path, root: Path, label: str) -> Path:
+    class_dir = root / label
+    return path.relative_to(class_dir) if path.is_relative_to(class_dir) else path.relative_to(root)
+
+
+def _check_paths(src: Path, dest: Path, mode: str) -> None:
+    if mode not in ("link", "copy"):
+        raise EdgeclsError(f"mode must be link or copy, got {mode}")
+    if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
+        raise EdgeclsError(f"{dest} exists and is not an empty folder: choose a new destination")
+    if dest.resolve().is_relative_to(src.resolve()):
+        raise EdgeclsError(f"{dest} is inside {src}: choose a destination outside the source")
+    if src.resolve().is_relative_to(dest.resolve()):
+        raise EdgeclsError(f"{src} is inside {dest}: choose a destination outside the source")
+
+
+def plan_split(items: list[tuple[Path, str]], ratios, seed: int) -> dict[str, np.ndarray]:
+    """Indices of ``items`` per split: seeded and stratified by label."""
+    labels = np.array([label for _, label in items])
+    _, codes = np.unique(labels, return_inverse=True)
+    rest, test = stratified_split(codes, ratios[2], seed)
+    keep, val = stratified_split(codes[rest], ratios[1] / (ratios[0] + ratios[1]), seed + 1)
+    return {"train": rest[keep], "val": rest[val], "test": test}
 
 
 def split_folder(src: str | Path, dest: str | Path, *, ratios=(0.64, 0.16, 0.2), seed: int = 0,
@@ -27,36 +75,33 @@ def split_folder(src: str | Path, dest: str | Path, *, ratios=(0.64, 0.16, 0.2),
     """Split ``src`` (class folders or flat ``label.N.ext`` files) into ``dest``; return counts."""
     src, dest = Path(src), Path(dest)
     if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-6 or ratios[0] <= 0:
-        raise EdgeclsError(f"--ratios must be three non-negative numbers summing to 1, got {ratios}")
-    if mode not in ("link", "copy"):
-        raise EdgeclsError(f"mode must be link or copy, got {mode}")
-    if dest.exists() and any(dest.iterdir()):
-        raise EdgeclsError(f"{dest} exists and is not empty: choose a new destination")
-    if dest.resolve().is_relative_to(src.resolve()):
-        raise EdgeclsError(f"{dest} is inside {src}: choose a destination outside the source")
+        raise EdgeclsError(f"ratios must be three non-negative numbers summing to 1, got {ratios}")
+    _check_paths(src, dest, mode)
     splits, _ = scan_folder(src)
     if set(splits) != {"all"}:
         raise EdgeclsError(f"{src} is already split into {', '.join(sorted(splits))}")
     items = sorted(splits["all"])
-    labels = np.array([label for _, label in items])
-    _, codes = np.unique(labels, return_inverse=True)
-    rest, test = stratified_split(codes, ratios[2], seed)
-    val_fraction = ratios[1] / (ratios[0] + ratios[1])
-    keep, val = stratified_split(codes[rest], val_fraction, seed + 1)
-    parts = {"train": rest[keep], "val": rest[val], "test": test}
+    staging = fileio.make_staging(dest)
     counts: dict[str, dict[str, int]] = {}
-    for part, idx in parts.items():
-        for i in idx:
-            path, label = items[i]
-            target = dest / part / label / path.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if mode == "link":
+    missing = []
+    try:
+        for part, idx in plan_split(items, ratios, seed).items():
+            for i in idx:
+                path, label = items[i]
                 try:
-                    os.link(path, target)
-                except OSError:  # another file system, or links not allowed
-                    shutil.copy2(path, target)
-            else:
-                shutil.copy2(path, target)
-            counts.setdefault(part, {}).setdefault(label, 0)
-            counts[part][label] += 1
+                    _place(path, staging / part / label / _relative(path, src, label), mode)
+                except FileNotFoundError:  # a dangling link in the source
+                    missing.append(path)
+                    continue
+                counts.setdefault(part, {}).setdefault(label, 0)
+                counts[part][label] += 1
+        written = sum(1 for p in staging.rglob("*") if p.is_file())
+        if written != len(items) - len(missing):
+            raise EdgeclsError(f"split wrote {written} files for {len(items) - len(missing)} inputs; nothing published")
+        fileio.publish_dir(staging, dest)
+    except BaseException:
+        fileio.discard_staging(staging)
+        raise
+    if missing:
+        console.warn(f"{len(missing)} broken link(s) in {src} left out, e.g. {clean_text(missing[0])}")
     return counts

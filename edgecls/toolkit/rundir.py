@@ -1,0 +1,186 @@
+"""The run folder: the one place that knows its files and publishes them together.
+
+A training run is built in ``.NAME.training/`` beside the run folder (the checkpoint that
+``--resume`` continues from lives there too) and published with one rename when every
+file is written, so an interrupted ``train --overwrite`` leaves the previous run whole. A
+``manifest.json`` written last binds the labels to the model by their SHA-256: ``export``,
+``evaluate`` and ``bench`` refuse a folder whose files no longer belong together.
+
+Example::
+
+    run = RunDir("runs/mini")
+    run.check()                         # EdgeclsError if labels and model were mixed up
+    run.model, run.labels(), run.config()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from edgecls import fileio
+from edgecls.errors import EdgeclsError
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RunDir:
+    """The files of one run folder, by name; the staging folder it is built in."""
+
+    MODEL = "model.keras"
+    LABELS = "labels.txt"
+    CONFIG = "config.json"
+    HISTORY = "history.csv"
+    METRICS = "metrics.json"
+    MANIFEST = "manifest.json"
+    SKIPPED = "skipped.txt"
+    CHECKPOINT = "checkpoint"
+    EXPORT = "export"
+    EXPORT_FAILED = "export.failed"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.staging = self.path.with_name(f".{self.path.name}.training")
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def model(self) -> Path:
+        return self.path / self.MODEL
+
+    @property
+    def export(self) -> Path:
+        return self.path / self.EXPORT
+
+    @property
+    def state_file(self) -> Path:
+        return self.staging / self.CHECKPOINT / "state.json"
+
+    def finished(self) -> bool:
+        return self.model.is_file()
+
+    def unfinished(self) -> bool:
+        return self.state_file.is_file()
+
+    def config(self) -> dict:
+        path = self.path / self.CONFIG
+        return fileio.read_json(path) if path.is_file() else {}
+
+    def labels(self) -> list[str]:
+        return fileio.read_labels(self.path / self.LABELS)
+
+    # -- training: stage, then publish ---------------------------------------------------
+    def begin(self, *, resume: bool, overwrite: bool) -> Path:
+        """The staging folder to train in: kept for ``resume``, fresh otherwise."""
+        if self.path.exists() and not self.path.is_dir():
+            raise EdgeclsError(f"--out {self.path} exists and is not a folder")
+        if resume:
+            if not self.unfinished():
+                raise EdgeclsError(f"nothing to resume for {self.path}: no unfinished run in {self.staging}")
+            return self.staging
+        if self.unfinished() and not overwrite:
+            raise EdgeclsError(f"{self.path} has an unfinished run: pass --resume to continue it or --overwrite")
+        if self.finished() and not overwrite:
+            raise EdgeclsError(f"{self.path} already holds a trained model: pass --overwrite or choose another --out")
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self._made = fileio.make_parents(self.path.parent)
+        self.staging.mkdir()
+        return self.staging
+
+    def abandon(self) -> None:
+        """After a failure: keep a resumable checkpoint, else remove the staging folder and new parents."""
+        if self.unfinished():
+            return
+        shutil.rmtree(self.staging, ignore_errors=True)
+        for folder in reversed(getattr(self, "_made", [])):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+    def publish(self) -> Path:
+        """Write the manifest, drop the checkpoint and put the staged run in place, in one rename."""
+        shutil.rmtree(self.staging / self.CHECKPOINT, ignore_errors=True)
+        fileio.write_json(self.staging / self.MANIFEST, {
+            "model_sha256": sha256(self.staging / self.MODEL),
+            "labels_sha256": sha256(self.staging / self.LABELS)})
+        return fileio.publish_dir(self.staging, self.path)
+
+    # -- reading: the files must belong together --------------------------------------------
+    def check(self) -> None:
+        """Refuse a run whose labels (or model) were replaced after training."""
+        if not self.finished():
+            raise EdgeclsError(f"{self.path} has no {self.MODEL}: is it a finished `edgecls train` run?")
+        if not (self.path / self.LABELS).is_file():
+            raise EdgeclsError(f"{self.path} has no {self.LABELS}; pass --labels FILE")
+        manifest_path = self.path / self.MANIFEST
+        if manifest_path.is_file():
+            manifest = fileio.read_json(manifest_path)
+            for key, name in (("model_sha256", self.MODEL), ("labels_sha256", self.LABELS)):
+                if manifest.get(key) != sha256(self.path / name):
+                    raise EdgeclsError(f"{self.path / name} is not the file this run was trained with (its SHA-256 "
+                                       f"differs from {self.MANIFEST}): train again or restore it")
+        names = self.config().get("class_names")
+        if names is not None and names != self.labels():
+            raise EdgeclsError(f"{self.path / self.LABELS} does not match the classes in {self.CONFIG}")
+
+
+class ModelSource:
+    """What export, evaluate and bench start from: a run folder, or a bare model with labels.
+
+    ``options`` are the :func:`~edgecls.toolkit.data.load_dataset` keyword arguments that
+    reproduce the run's split and decoding (seed, image size, resize mode ...).
+    """
+
+    def __init__(self, model_path: Path, labels: list[str], data: str, options: dict, run: RunDir | None):
+        self.model_path, self.labels, self.data, self.options, self.run = model_path, labels, data, options, run
+
+    @property
+    def resize(self) -> str:
+        return self.options.get("resize", "stretch")
+
+    @property
+    def default_export(self) -> Path:
+        return self.run.export if self.run else self.model_path.parent / RunDir.EXPORT
+
+    def load(self):
+        from edgecls.toolkit.data import load_dataset
+
+        return load_dataset(self.data, **self.options)
+
+
+def resolve_source(source: str, labels_file: str | None, data: str | None) -> ModelSource:
+    """A run folder (model, labels and config checked to belong together) or a bare .keras file."""
+    from edgecls.toolkit.data import dataset_options
+
+    path = Path(source)
+    run, config = None, {}
+    if path.is_dir():
+        run = RunDir(path)
+        if labels_file is None:
+            run.check()
+        elif not run.finished():
+            raise EdgeclsError(f"{path} has no {RunDir.MODEL}: is it a finished `edgecls train` run?")
+        model_path, config = run.model, run.config()
+        labels = fileio.read_labels(labels_file) if labels_file else run.labels()
+    elif path.is_file():
+        if labels_file is None:
+            raise EdgeclsError(f"no labels for {path}: pass --labels FILE")
+        model_path, labels = path, fileio.read_labels(labels_file)
+    else:
+        raise EdgeclsError(f"not found: {path} (give a run directory or a .keras file)")
+    data = data or config.get("data")
+    if not data:
+        raise EdgeclsError("--data is needed to calibrate and verify a bare .keras model")
+    options = dataset_options(config)
+    if data != config.get("data"):  # another dataset: keep only how images are decoded
+        options = {k: v for k, v in options.items() if k in ("image_size", "channels", "resize", "seed")}
+    return ModelSource(model_path, labels, data, options, run)

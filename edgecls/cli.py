@@ -170,21 +170,23 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
 
 
 @main.command()
-@click.argument("model_path", type=types.EXISTING_FILE)
-@click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
+@click.argument("model_path", type=types.EXISTING)
+@click.option("--data", help=DATA_HELP + " Default: the run's own, split and decoded as in training.")
 @click.option("--data-dir", type=types.EXISTING_DIR)
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--out", type=types.OUT_DIR, help="Where to write metrics.json and plots (default: beside the model, eval-SPLIT/).")
 def evaluate(model_path, data, data_dir, split, out):
-    """Metrics (precision/recall/F1, confusion matrix) and plots of a .keras model on a dataset.
+    """Metrics (precision/recall/F1, confusion matrix) and plots of a run or a .keras model on a dataset.
 
     \b
+    edgecls evaluate runs/mini                                   # the run's own test split
     edgecls evaluate runs/mini/model.keras --data fashion-mnist --out runs/mini/eval-full
     """
     _import_keras()
     from edgecls.toolkit.evaluate import evaluate_model
 
-    out = out or os.path.join(os.path.dirname(model_path) or ".", f"eval-{split}")
+    folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path) or "."
+    out = out or os.path.join(folder, f"eval-{split}")
     report = evaluate_model(model_path, data=data, out=out, split=split, data_dir=data_dir)
     from edgecls.toolkit.metrics import format_report
 
@@ -264,15 +266,18 @@ def _format_names() -> list[str]:
 @click.option("--data", help="Dataset to calibrate and verify on (default: the run's own).")
 @click.option("--max-drop", type=types.Finite(0, 100), default=1.0, show_default=True, help="Gate: max accuracy drop, points.")
 @click.option("--min-agreement", type=types.FRACTION, default=0.99, show_default=True, help="Gate: min top-1 agreement.")
+@click.option("--max-class-drop", type=types.Finite(0, 100), default=5.0, show_default=True,
+              help="Gate: max accuracy drop of any one class, points.")
 @click.option("--keep-saved-model", is_flag=True, help="Keep the intermediate SavedModel.")
 @click.option("--out", type=types.OUT_DIR, help="Output folder (default: SOURCE/export).")
-def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, min_agreement, keep_saved_model, out):
+def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, min_agreement, max_class_drop,
+           keep_saved_model, out):
     """Export TFLite/ONNX artifacts with embedded metadata and verify each against the original.
 
     \b
     edgecls export runs/mini --int8
     edgecls export model.keras --labels labels.txt --data fashion-mnist --formats tflite-int8
-    Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement); the
+    Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement, --max-class-drop); the
     failed candidate is kept in export.failed/ and the previous export is left as it was.
     """
     _import_keras()
@@ -280,6 +285,7 @@ def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, 
 
     report = export_model(source, out=out, formats=formats, int8=int8, io_dtype=io_dtype, calib=calib,
                           labels=labels_file, data=data, max_drop=max_drop, min_agreement=min_agreement,
+                          max_class_drop=max_class_drop,
                           keep_saved_model=keep_saved_model)
     click.echo(f"all {len(report['artifacts'])} artifacts passed the parity gate")
 
@@ -359,6 +365,11 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
     from edgecls.runtime.runner import RunOptions, format_summary, run_stream
     from edgecls.runtime.sources import open_source
 
+    from edgecls.runtime.metadata import artifact_kind
+
+    if providers and artifact_kind(model_path) != "onnx":
+        raise click.BadParameter("ONNX Runtime providers apply to .onnx models; this is a TFLite model "
+                                 "(LiteRT runs it on the CPU with XNNPACK)", param_hint="'--provider'")
     labels = fileio.read_labels(labels_file) if labels_file else None
     clf = Classifier(model_path, labels=labels, resize=resize, threads=threads, providers=list(providers) or None)
     opts = RunOptions(top_k=top_k, threshold=threshold, smooth=smooth, headless=headless, save=save,

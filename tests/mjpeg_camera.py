@@ -32,13 +32,12 @@ class MjpegCamera:
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
-                i = 0
                 try:
-                    while camera.generation == generation:
-                        jpg = camera.jpegs[i % len(camera.jpegs)]
+                    while camera.generation == generation:  # the scene goes on across connections
+                        jpg = camera.jpegs[camera.sent % len(camera.jpegs)]
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
                                          % len(jpg) + jpg + b"\r\n")
-                        camera.sent, i = camera.sent + 1, i + 1
+                        camera.sent += 1
                         time.sleep(1 / camera.fps)
                 except OSError:
                     pass

@@ -44,7 +44,8 @@ def test_int8_io_types_and_quantization(exported, tmp_path, trained_run):
     assert "CAST" not in ops and "DEQUANTIZE" not in ops  # integer all the way
 
     run_cli("export", str(trained_run), "--formats", "tflite-int8", "--io-dtype", "int8", "--calib", "100",
-            "--out", str(tmp_path / "i8"), "--min-agreement", "0.9", "--max-drop", "5", check=True)
+            "--out", str(tmp_path / "i8"), "--min-agreement", "0.9", "--max-drop", "5",
+            "--max-class-drop", "100", check=True)
     it = Interpreter(model_path=str(tmp_path / "i8" / "model_int8.tflite"))
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     assert inp["dtype"] == np.int8 and inp["quantization"] == (1.0, -128)

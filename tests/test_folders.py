@@ -217,3 +217,19 @@ def test_transfer_learning_two_phases_and_export(tmp_path, sample):
     run_cli("export", str(out), "--formats", "tflite-int8,onnx-int8", "--calib", "30", "--max-drop", "100",
             "--min-agreement", "0", check=True)
     assert (out / "export" / "model_int8.tflite").exists()
+
+
+def test_evaluate_reproduces_a_folder_runs_own_split_and_decoding(tmp_path, sample):
+    """Issue 22.2: a run trained with --seed 1 and crop decoding is evaluated on its own test split."""
+    root = write_folder(tmp_path / "photos", sample, size=60)
+    for name in ("sneaker", "sandal", "bag"):  # non-square photos, so crop and stretch differ
+        for path in (root / name).iterdir():
+            image = cv2.imread(str(path))
+            cv2.imwrite(str(path), cv2.copyMakeBorder(image, 0, 0, 20, 20, cv2.BORDER_REFLECT))
+    out = tmp_path / "run"
+    run_cli("train", "--data", str(root), "--image-size", "32", "--resize", "crop", "--seed", "1", "--epochs", "2",
+            "--out", str(out), check=True)
+    run_cli("evaluate", str(out), check=True)
+    trained, again = (json.loads(p.read_text()) for p in (out / "metrics.json", out / "eval-test" / "metrics.json"))
+    assert again["samples"] == trained["samples"] and again["accuracy"] == trained["accuracy"]
+    assert again["confusion_matrix"] == trained["confusion_matrix"]

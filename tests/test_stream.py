@@ -8,7 +8,6 @@ import threading
 import time
 
 import cv2
-import numpy as np
 
 from mjpeg_camera import MjpegCamera
 
@@ -44,3 +43,33 @@ def test_stream_reconnects_then_ends_with_one_line_and_complete_jsonl(tmp_path, 
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]  # every line complete
     assert len(records) == s["frames"] > 30 and [r["frame"] for r in records] == list(range(s["frames"]))
     assert s["frames"] + s["dropped"] <= camera.sent  # nothing classified that was not sent
+
+
+def test_finite_file_over_http_ends_as_end_of_stream(tmp_path, exported, sample):
+    """Issue 22.8: a 20-frame clip served over HTTP is classified once, not replayed until --max-frames."""
+    import functools
+    import http.server
+
+    from edgecls.toolkit.data.video import write_video
+
+    write_video(tmp_path / "clip.avi", sample.x_test[:20], lossless=False)
+    gets = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            gets.append(args)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Handler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+        proc = subprocess.run([sys.executable, "-m", "edgecls.cli", "run", str(exported / "model_int8.tflite"),
+                               "--source", url, "--headless", "--max-frames", "100", "--summary-json",
+                               str(tmp_path / "s.json")], capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["end"] == "end of stream" and 1 <= s["frames"] <= 20 and s["frames"] + s["dropped"] <= 20, s
+    assert len(gets) <= 2 and "error" not in s

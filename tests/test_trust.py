@@ -180,7 +180,8 @@ def _resume_corrupt(part):
         shutil.copy(ctx["run"] / "config.json", staging / "config.json")
         state = {"epoch": 1, "history": {}, "best_val_loss": 1.0, "best_epoch": 1, "wait": 0, "seconds": 1.0}
         (staging / "checkpoint" / "state.json").write_text("{garbage" if part == "state" else json.dumps(state))
-        (staging / "checkpoint" / "last.keras").write_bytes(b"PK\x03\x04 truncated")
+        (staging / "checkpoint" / "last.weights.h5").write_bytes(b"\x89HDF\r\n truncated")
+        (staging / "checkpoint" / "optimizer.npz").write_bytes(b"PK\x03\x04 truncated")
         return ["train", "--out", tmp / "run", "--resume"]
     return build
 
@@ -288,7 +289,7 @@ MATRIX = [
     ("empty .npz", _npz("empty"), 2, "empty.npz"),
     ("IDX header overflow", _idx_overflow, 2, "over the limit"),
     ("corrupt resume state", _resume_corrupt("state"), 2, "state.json"),
-    ("corrupt resume checkpoint", _resume_corrupt("model"), 2, "last.keras"),
+    ("corrupt resume checkpoint", _resume_corrupt("model"), 2, "cannot resume from"),
     ("ONNX metadata lies about input", _lying_onnx, 2, "metadata says 30x30x1 input but the model's tensor is 28x28x1"),
     ("read-only --out", _readonly_out, 2, "cannot create folder /sys/edgecls-readonly"),
     ("truncated video", _truncated_video, 1, "ended early, after"),

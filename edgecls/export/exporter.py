@@ -147,7 +147,7 @@ def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "u
 
 
 def verify(job: Job, rows: list[dict], staging: Path, *, max_drop: float, min_agreement: float,
-           io_dtype: str = "uint8", threads: int | None = None) -> list[dict]:
+           max_class_drop: float | None = None, io_dtype: str = "uint8", threads: int | None = None) -> list[dict]:
     """The parity gate: each artifact on the test split against the original; rows gain the verdict."""
     from edgecls.runtime import Classifier
 
@@ -155,7 +155,7 @@ def verify(job: Job, rows: list[dict], staging: Path, *, max_drop: float, min_ag
     for row in rows:
         probs = Classifier(staging / row["artifact"], threads=threads, warmup=False).predict(x_test)
         row.update(parity.compare(job.reference, probs, y_test, job.source.labels))
-        row["failures"] = parity.gate_failures(row, max_drop, min_agreement)
+        row["failures"] = parity.gate_failures(row, max_drop, min_agreement, max_class_drop)
         row["passed"] = not row["failures"]
         if row["format"] == "tflite-int8" and not row["passed"]:
             console.info("int8 failed the gate: running the quantization debugger ...")
@@ -189,8 +189,8 @@ def _gate_error(rows: list[dict], failed_dir: Path) -> GateError:
 
 def export_model(source: str, *, out: str | None = None, formats: list[str] | None = None, int8: bool = False,
                  io_dtype: str = "uint8", calib: int = 500, labels: str | None = None, data: str | None = None,
-                 max_drop: float = 1.0, min_agreement: float = 0.99, keep_saved_model: bool = False,
-                 threads: int | None = None) -> dict:
+                 max_drop: float = 1.0, min_agreement: float = 0.99, max_class_drop: float = 5.0,
+                 keep_saved_model: bool = False, threads: int | None = None) -> dict:
     """Build, verify and publish; raise GateError (exit 3) if any artifact fails the gate."""
     from edgecls.toolkit.rundir import resolve_source
 
@@ -205,9 +205,10 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
     staging = fileio.make_staging(dest)
     try:
         rows = verify(job, build(job, artifacts, staging, io_dtype), staging, max_drop=max_drop,
-                      min_agreement=min_agreement, io_dtype=io_dtype, threads=threads)
+                      min_agreement=min_agreement, max_class_drop=max_class_drop, io_dtype=io_dtype, threads=threads)
         report = {"source": str(src.model_path), **job.provenance, "test_samples": int(len(job.dataset.y_test)),
-                  "gate": {"max_drop_points": max_drop, "min_agreement": min_agreement}, "artifacts": rows}
+                  "gate": {"max_drop_points": max_drop, "min_agreement": min_agreement,
+                           "max_class_drop_points": max_class_drop}, "artifacts": rows}
         fileio.write_text(staging / "labels.txt", fileio.labels_text(src.labels))
         fileio.write_json(staging / "parity.json", report)
         passed = all(r["passed"] for r in rows)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecls.export.calibration import span_pixel_range
+
 OPSET = 18
 
 
@@ -76,10 +78,11 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray) -> Path:
     import onnxruntime as ort
 
     input_name = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    images = span_pixel_range(calib)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.items = iter(calib[i : i + 1] for i in range(len(calib)))
+            self.items = iter(images[i : i + 1] for i in range(len(images)))
 
         def get_next(self):
             batch = next(self.items, None)

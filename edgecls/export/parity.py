@@ -34,14 +34,25 @@ def compare(reference: np.ndarray, probs: np.ndarray, labels: np.ndarray, class_
     }
 
 
-def gate_failures(row: dict, max_drop: float, min_agreement: float) -> list[str]:
-    """Why ``row`` fails the gate (empty when it passes)."""
+def gate_failures(row: dict, max_drop: float, min_agreement: float, max_class_drop: float | None = None) -> list[str]:
+    """Why ``row`` fails the gate (empty when it passes).
+
+    ``max_class_drop`` bounds the worst class too: one class can lose most of its accuracy
+    inside a small overall drop.
+
+    >>> gate_failures({"accuracy_delta_points": -0.5, "agreement": 0.995, "worst_class": "Bag",
+    ...                "worst_class_delta_points": -8.0}, 1.0, 0.99, max_class_drop=5.0)
+    ['class Bag drops 8.0 points > 5.0']
+    """
     reasons = []
     drop = -row["accuracy_delta_points"]
     if drop > max_drop:
         reasons.append(f"accuracy drop {drop:.2f} points > {max_drop}")
     if row["agreement"] < min_agreement:
         reasons.append(f"agreement {row['agreement']:.4f} < {min_agreement}")
+    worst = row.get("worst_class_delta_points")
+    if max_class_drop is not None and worst is not None and -worst > max_class_drop:
+        reasons.append(f"class {row['worst_class']} drops {-worst:.1f} points > {max_class_drop}")
     return reasons
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecls.errors import EdgeclsError
+from edgecls.export.calibration import span_pixel_range
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 
@@ -48,8 +49,10 @@ def _converter(saved_model: Path, variant: str, calib: np.ndarray | None, io_dty
         if calib is None or len(calib) == 0:
             raise EdgeclsError("int8 export needs calibration images and the calibration set is empty")
 
+        images = span_pixel_range(calib)
+
         def representative() -> Iterable[list[np.ndarray]]:
-            for image in calib:
+            for image in images:
                 yield [image[None].astype(np.float32)]
 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -96,8 +99,10 @@ def quantization_report(saved_model: Path, calib: np.ndarray, io_dtype: str = "u
 
     conv = _converter(saved_model, "int8", calib, io_dtype)
 
+    images = span_pixel_range(calib[:64])
+
     def dataset():
-        for image in calib[:64]:
+        for image in images:
             yield [image[None].astype(np.float32)]
 
     debugger = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=dataset)

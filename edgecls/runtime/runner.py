@@ -25,7 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgecls import console
 from edgecls.errors import EdgeclsError, clean_text
+from edgecls.runtime.preprocess import resize
 from edgecls.runtime.stats import Reservoir
 
 
@@ -50,25 +52,36 @@ def display_available() -> bool:
 
 
 def draw_overlay(frame: np.ndarray, top: list[tuple[str, float]], fps: float, latency_ms: float) -> np.ndarray:
-    """Label, score, FPS and latency drawn on a copy of the frame (BGR)."""
+    """Label, score, FPS and latency on a dark box in the top-left corner of a copy of the frame (BGR).
+
+    The box keeps the text readable on any picture; labels come cleaned of control
+    characters (the Classifier cleans them) and OpenCV draws only ASCII, so anything else
+    shows as ``?``.
+    """
     out = frame if frame.ndim == 3 and frame.shape[2] == 3 else cv2.cvtColor(
         frame, cv2.COLOR_GRAY2BGR if frame.ndim == 2 or frame.shape[2] == 1 else cv2.COLOR_BGRA2BGR)
     out = out.copy()
-    scale = max(0.4, out.shape[1] / 900)
+    scale = max(0.5, out.shape[1] / 700)
+    thickness = max(1, round(scale * 2))
     lines = [f"{label} {score:.2f}" for label, score in top] + [f"{fps:.1f} FPS  {latency_ms:.1f} ms"]
+    lines = [line.encode("ascii", "replace").decode() for line in lines]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    sizes = [cv2.getTextSize(line, font, scale, thickness)[0] for line in lines]
+    step, pad = int(max(h for _, h in sizes) * 1.8), int(8 * scale)
+    width = min(out.shape[1], max(w for w, _ in sizes) + 2 * pad)
+    cv2.rectangle(out, (0, 0), (width, step * len(lines) + pad), (0, 0, 0), cv2.FILLED)
     for i, text in enumerate(lines):
-        y = int((i + 1) * 28 * scale)
-        cv2.putText(out, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.putText(out, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (0, 255, 0) if i == 0 else (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(out, text, (pad, step * (i + 1) - pad // 2), font, scale,
+                    (0, 255, 0) if i < len(top) and i == 0 else (255, 255, 255), thickness, cv2.LINE_AA)
     return out
 
 
 class _Outputs:
     """The JSON-lines stream, the annotated video and the window, opened as needed."""
 
-    def __init__(self, opts: RunOptions, fps: float):
+    def __init__(self, opts: RunOptions, fps: float, live: bool = True):
         self.opts, self.fps = opts, fps or 30.0
+        self.paced, self.last_shown = not live and fps > 0, 0.0
         self.jsonl = None
         if opts.jsonl == "-":
             self.jsonl = sys.stdout
@@ -79,6 +92,8 @@ class _Outputs:
                 raise EdgeclsError(f"cannot write {opts.jsonl}: {exc.strerror}") from None
         self.writer = None
         self.window = not (opts.headless if opts.headless is not None else not display_available())
+        if self.window and console.level() != "verbose":  # Qt's font-directory notices, 5 per window
+            os.environ.setdefault("QT_LOGGING_RULES", "*=false")
         self.save_tmp = None
 
     def frame(self, frame: np.ndarray, record: dict, top, fps: float, latency: float) -> str | None:
@@ -95,12 +110,15 @@ class _Outputs:
                 self.save_tmp = target.with_name(f".{target.stem}.partial{target.suffix}")
                 fourcc = cv2.VideoWriter_fourcc(*("mp4v" if target.suffix.lower() == ".mp4" else "MJPG"))
                 self.writer = cv2.VideoWriter(str(self.save_tmp), fourcc, self.fps, (w, h))
+                self.size = (h, w)
                 if not self.writer.isOpened():
                     raise EdgeclsError(f"cannot write video {self.opts.save}")
+            if annotated.shape[:2] != self.size:  # another size (a folder of images): letterboxed, never dropped
+                annotated = resize(annotated, *self.size, mode="pad")
             self.writer.write(annotated)
         if self.window:
             cv2.imshow("edgecls", annotated)
-            key = cv2.waitKey(1) & 0xFF
+            key = cv2.waitKey(self._pace()) & 0xFF
             if key in (ord("q"), 27):
                 return "quit"
             if key == ord("s"):
@@ -110,6 +128,15 @@ class _Outputs:
                 while (cv2.waitKey(50) & 0xFF) not in (ord(" "), ord("q"), 27):
                     pass
         return None
+
+    def _pace(self) -> int:
+        """Milliseconds to wait so a file plays at its own frame rate in the window (1 for live sources)."""
+        if not self.paced:
+            return 1
+        now = time.perf_counter()
+        due = self.last_shown + 1.0 / self.fps
+        self.last_shown = max(now, due)
+        return max(1, int((due - now) * 1000))
 
     def close(self) -> None:
         if self.jsonl and self.jsonl is not sys.stdout:
@@ -128,7 +155,7 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
         raise EdgeclsError("--smooth and --top-k must be at least 1")
     history = collections.deque(maxlen=opts.smooth)
     stats = {k: Reservoir() for k in ("preprocess", "inference", "postprocess", "total")}
-    outputs = _Outputs(opts, getattr(source, "fps", 0.0))
+    outputs = _Outputs(opts, getattr(source, "fps", 0.0), live=source.live)
     frames, start, fps, end = 0, time.perf_counter(), 0.0, "end of stream"
     try:
         while True:

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -183,6 +184,7 @@ class LatestFrame(Source):
         self.name, self.opener, self.retries, self.backoff, self.fps = name, opener, retries, backoff, fps
         self.capture = opener()
         self.frame, self.frames_read, self.frames_taken, self.reconnects = None, 0, 0, 0
+        self.first_digest: bytes | None = None
         self.error: str | None = None
         self.ended = False
         self.cond = threading.Condition()
@@ -190,18 +192,28 @@ class LatestFrame(Source):
         self.thread = threading.Thread(target=self._loop, name=f"capture {name}", daemon=True)
         self.thread.start()
 
+    def _finished(self) -> bool:
+        """A finite file behind a URL delivered every frame it declares: the end, not a drop."""
+        declared = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if hasattr(self.capture, "get") else 0
+        return 0 < declared <= self.frames_read
+
+    def _end(self, error: str | None) -> None:
+        with self.cond:
+            self.error, self.ended = error, True
+            self.cond.notify_all()
+
     def _loop(self):
         failures, reopened = 0, False
         while not self.stopping:
             ok, frame = self.capture.read()
+            if not ok and failures == 0 and self._finished():
+                return self._end(None)
+            if ok and reopened and _digest(frame) == self.first_digest:
+                return self._end(None)  # the reopened stream restarted at frame 0: a file served again
             if not ok:
                 failures += 1
                 if failures > self.retries:
-                    with self.cond:
-                        self.error = f"{self.name}: stream dropped and did not come back after {self.retries} retries"
-                        self.ended = True
-                        self.cond.notify_all()
-                    return
+                    return self._end(f"{self.name}: stream dropped and did not come back after {self.retries} retries")
                 time.sleep(self.backoff * failures)
                 self.capture.release()
                 if self.stopping:
@@ -210,6 +222,8 @@ class LatestFrame(Source):
                 reopened = True
                 continue
             failures = 0
+            if self.first_digest is None:
+                self.first_digest = _digest(frame)
             with self.cond:
                 if reopened:
                     self.reconnects += 1
@@ -236,6 +250,10 @@ class LatestFrame(Source):
         self.stopping = True
         self.thread.join()
         self.capture.release()
+
+
+def _digest(frame: np.ndarray) -> bytes:
+    return hashlib.blake2b(frame.tobytes(), digest_size=16).digest()
 
 
 def _quiet_open(target) -> cv2.VideoCapture:

@@ -47,20 +47,43 @@ def evaluate_arrays(model, x, y, class_names, out: Path, *, history: dict | None
     return report
 
 
-def evaluate_model(model_path: str, *, data: str, out: str, split: str = "test",
-                   data_dir: str | None = None, seed: int = 0, val_split: float | None = None) -> dict:
-    """Load a ``.keras`` model, check it fits the data, and evaluate it on ``split``."""
+def _resolve(model_path: str, data: str | None, data_dir: str | None):
+    """The model file, dataset spec and load options: a run's own (split seed, decoding), else defaults.
+
+    A run folder, or the model.keras inside one, is evaluated on exactly the data it was
+    trained on, split the same way, unless ``data`` names another dataset.
+    """
+    from edgecls.toolkit.rundir import RunDir, resolve_source
+
+    path = Path(model_path)
+    run = path if path.is_dir() else path.parent if path.name == RunDir.MODEL and (
+        path.parent / RunDir.CONFIG).is_file() else None
+    if run is not None:
+        src = resolve_source(str(run), None, data)
+        return src.model_path, src.data, src.options | ({"data_dir": data_dir} if data_dir else {}), src.labels
+    return path, data, {"data_dir": data_dir} if data_dir else {}, None
+
+
+def evaluate_model(model_path: str, *, data: str | None = None, out: str, split: str = "test",
+                   data_dir: str | None = None) -> dict:
+    """Load a ``.keras`` model (or a run folder), check it fits the data, and evaluate it on ``split``."""
     from edgecls.toolkit.data import load_dataset
     from edgecls.toolkit.modelfile import load_model
 
-    model = load_model(model_path)
+    path, data, options, labels = _resolve(model_path, data, data_dir)
+    model = load_model(path)
+    if not data:
+        raise EdgeclsError(f"{path} is not in a run folder: pass --data to evaluate it")
     _, h, _, c = model.input_shape
-    ds = load_dataset(data, data_dir=data_dir, seed=seed, val_split=val_split, image_size=h, channels=c)
+    options = {"image_size": h, "channels": c} | options
+    ds = load_dataset(data, **options)
     if tuple(model.input_shape[1:]) != ds.image_shape:
-        raise EdgeclsError(f"{model_path} takes {tuple(model.input_shape[1:])} images, "
-                           f"{ds.name} has {ds.image_shape}")
+        raise EdgeclsError(f"{path} takes {tuple(model.input_shape[1:])} images, {ds.name} has {ds.image_shape}")
     if model.output_shape[-1] != ds.num_classes:
-        raise EdgeclsError(f"{model_path} has {model.output_shape[-1]} classes, {ds.name} has {ds.num_classes}")
+        raise EdgeclsError(f"{path} has {model.output_shape[-1]} classes, {ds.name} has {ds.num_classes}")
+    if labels is not None and labels != ds.class_names:
+        raise EdgeclsError(f"the run's labels ({', '.join(labels[:3])} ...) are not {ds.name}'s classes "
+                           f"({', '.join(ds.class_names[:3])} ...) in that order")
     x, y = ds.subset(split)
     return evaluate_arrays(model, x, y, ds.class_names, Path(out),
-                           extra={"dataset": ds.name, "split": split, "model": str(model_path)})
+                           extra={"dataset": ds.name, "split": split, "model": str(path)})

@@ -162,7 +162,7 @@ class _Checkpoint:
 def keras_numpy(variable, flat: bool = True) -> np.ndarray:
     import keras
 
-    value = keras.ops.convert_to_numpy(variable.value)
+    value = keras.ops.convert_to_numpy(variable)  # not .value: a MirroredVariable's fails in its scope
     return value.reshape(-1) if flat else value
 
 

@@ -20,8 +20,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -188,16 +186,15 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
     if not (directory / "complete").is_file():
         n = sum(len(items) for items in plan.values())
         console.info(f"decoding {n} images of {root} at {shape[0]}x{shape[1]} into {directory}")
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f"{directory.name}.partial-", dir=directory.parent))
+        partial = fileio.make_staging(directory)  # also removes what a killed decode left behind
         try:
             for split, items in plan.items():
                 _decode_split(partial, split, items, shape, color, resize, workers)
             (partial / "complete").touch()
-            shutil.rmtree(directory, ignore_errors=True)
-            os.replace(partial, directory)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+            fileio.publish_dir(partial, directory)
+        except BaseException:
+            fileio.discard_staging(partial)
+            raise
     arrays, skipped, sizes = {}, [], []
     for split in plan:
         x, y, split_sizes, split_skipped = _open_split(directory, split)

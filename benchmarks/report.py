@@ -72,7 +72,7 @@ def plots(name: str, run: Path, result: dict) -> list[str]:
 def section(name: str, run: Path, iterations: int, seconds: float) -> str:
     from edgecls.bench import bench, format_markdown
 
-    result = bench(str(run), iterations=iterations, seconds=seconds, echo=lambda *_: None)
+    result = bench(str(run), iterations=iterations, seconds=seconds)
     (RESULTS / f"{slug(name)}-bench.json").write_text(json.dumps(result, indent=2) + "\n")
     parity = json.loads((run / "export" / "parity.json").read_text())
     lines = [f"### {name}", "", f"`edgecls bench {run}` on {result['samples']} {result['dataset']} test images "
@@ -92,6 +92,34 @@ def section(name: str, run: Path, iterations: int, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def split_sections(body: str) -> tuple[str, list[tuple[str, str]]]:
+    """The text before the first ``### `` heading, and each (heading, section text) after it."""
+    head, sections = [], []
+    for line in body.splitlines():
+        if line.startswith("### "):
+            sections.append((line[4:].strip(), [line]))
+        elif sections:
+            sections[-1][1].append(line)
+        else:
+            head.append(line)
+    return "\n".join(head).strip(), [(h, "\n".join(lines).strip()) for h, lines in sections]
+
+
+def merge_sections(old_body: str, new: dict[str, str], head: str) -> str:
+    r"""``head``, then ``old_body``'s sections with those named in ``new`` replaced (new ones go before
+    the runtime section). Every section not given is kept: regenerating one run never deletes another's.
+
+    >>> merge_sections("x\n### a\n1\n### b\n2", {"b": "### b\n3", "c": "### c\n4"}, "y")
+    'y\n\n### a\n1\n\n### b\n3\n\n### c\n4'
+    """
+    _, sections = split_sections(old_body)
+    names = [h for h, _ in sections]
+    merged = [(h, new.get(h, text)) for h, text in sections]
+    runtime = next((i for i, h in enumerate(names) if h.startswith("Runtime")), len(merged))
+    merged[runtime:runtime] = [(h, text) for h, text in new.items() if h not in names]
+    return "\n\n".join([head] + [text for _, text in merged]).strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR (repeatable)")
@@ -99,20 +127,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    parts = [f"Machine: {platform.machine()}, {platform.processor() or 'CPU'}, Python {platform.python_version()}.", ""]
-    training = RESULTS / "training.md"
-    if training.exists():
-        parts += [training.read_text().strip(), ""]
+    new = {}
+    for path in (RESULTS / "training.md", RESULTS / "runtime.md"):
+        if path.exists():
+            text = path.read_text().strip()
+            new[split_sections(text)[1][0][0]] = text
     for spec in args.run:
         name, run = spec.split("=", 1)
-        parts.append(section(name, Path(run), args.iterations, args.seconds))
-    runtime = RESULTS / "runtime.md"
-    if runtime.exists():
-        parts += [runtime.read_text().strip(), ""]
+        new[name] = section(name, Path(run), args.iterations, args.seconds).strip()
     readme = ROOT / "README.md"
     text = readme.read_text()
     start, end = "<!-- results:start -->", "<!-- results:end -->"
-    body = "\n".join(parts).strip()
+    old_body = text[text.index(start) + len(start) : text.index(end)]
+    machine = f"Machine: {platform.machine()}, {platform.processor() or 'CPU'}, Python {platform.python_version()}."
+    body = merge_sections(old_body, new, machine)
     text = text[: text.index(start) + len(start)] + "\n" + body + "\n" + text[text.index(end):]
     readme.write_text(text)
     print(body)

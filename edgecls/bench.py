@@ -145,7 +145,10 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
     src = resolve_source(source, None, data)
     paths = _artifact_paths(src, artifacts, source)
     ds = src.load()
-    x, y = ds.x_test[:limit], ds.y_test[:limit]
+    from edgecls.toolkit.data import stratified_sample
+
+    keep = stratified_sample(ds.y_test, limit, 0) if limit else np.arange(len(ds.y_test))  # every class, in proportion
+    x, y = ds.x_test[keep], ds.y_test[keep]
     notes: list[str] = []
     providers = _providers(device, notes)
     cores = os.cpu_count() or 1

@@ -135,13 +135,16 @@ DATA_HELP = ("Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifa
               type=click.Choice(["float32", "bfloat16", "float16"]))
 @click.option("--distribute", type=click.Choice(["auto", "none", "data-parallel"]), default="auto", show_default=True,
               help="Data parallelism over local GPUs (or a cluster, see README); auto: on with 2+ GPUs.")
-@click.option("--seed", type=types.SEED, default=0, show_default=True)
+@click.option("--seed", type=types.SEED, default=0, show_default=True,
+              help="Weights, dropout, augmentation and batch order.")
+@click.option("--split-seed", type=types.SEED,
+              help="Which file lands in train / val / test (default: --seed); keep it to keep a test set.")
 @click.option("--out", type=types.OUT_DIR, default="runs/latest", show_default=True, help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new one is done).")
 def train(data, data_dir, image_size, channels, resize, model_name, epochs, batch_size, learning_rate, weight_decay,
           label_smoothing, val_split, patience, no_augment, init, weights, freeze_backbone, fine_tune_layers,
-          fine_tune_epochs, mixed_precision, distribute, seed, out, resume, overwrite):
+          fine_tune_epochs, mixed_precision, distribute, seed, split_seed, out, resume, overwrite):
     """Train a classifier and write a run directory with its reports.
 
     \b
@@ -155,7 +158,8 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
 
     cfg = TrainConfig(data=data, out=out, model=model_name, epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, weight_decay=weight_decay, label_smoothing=label_smoothing,
-                      augment=not no_augment, val_split=val_split, seed=seed, patience=patience, init=init,
+                      augment=not no_augment, val_split=val_split, seed=seed, split_seed=split_seed,
+                      patience=patience, init=init,
                       weights=weights, freeze_backbone=freeze_backbone, fine_tune_layers=fine_tune_layers,
                       fine_tune_epochs=fine_tune_epochs,
                       data_dir=data_dir, image_size=image_size, channels=int(channels), resize=resize,
@@ -391,7 +395,7 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
 @click.option("--iterations", type=types.POSITIVE, default=300, show_default=True, help="Timed calls per measurement, at most.")
 @click.option("--seconds", type=types.Finite(0, 3600, min_open=True), default=2.0, show_default=True,
               help="Time per measurement, at most.")
-@click.option("--limit", type=types.POSITIVE, help="Use only the first N test images for accuracy.")
+@click.option("--limit", type=types.POSITIVE, help="Use a class-stratified sample of N test images.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
 @click.option("--json", "json_path", type=types.OutputFile(), help="Write the results as JSON to PATH (- for stdout).")
 @click.option("--markdown", "markdown_path", type=types.OutputFile(), help="Write a Markdown table to PATH (- for stdout).")

@@ -72,7 +72,7 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def load_image(path: Path) -> np.ndarray | None:
-    """An image file as OpenCV reads it (BGR, BGRA or GRAY, 8-bit), or None if unreadable.
+    """An image file upright (EXIF orientation applied) as BGR or GRAY 8-bit, or None if unreadable.
 
     The header is read first: an image that declares more pixels than the limit (see
     :mod:`edgecls.limits`) is an EdgeclsError before a byte of it is decoded.
@@ -86,8 +86,8 @@ def load_image(path: Path) -> np.ndarray | None:
             data = head + f.read()
     except OSError:
         return None
-    try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:  # not IMREAD_UNCHANGED: that flag alone skips the EXIF rotation of phone photos
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
     except cv2.error:
         return None
     if image is None or image.size == 0:

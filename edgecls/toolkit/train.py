@@ -47,7 +47,8 @@ class TrainConfig:
     label_smoothing: float = 0.1        # also keeps logits in a range int8 resolves well
     augment: bool = True
     val_split: float | None = None
-    seed: int = 0
+    seed: int = 0                       # weights, dropout, augmentation and batch order
+    split_seed: int | None = None       # which file is train / val / test (None: ``seed``)
     patience: int = 8                   # early stopping on val_loss, best weights restored
     init: str | None = None             # fine-tune from this .keras model
     weights: str = "none"               # keras.applications backbones: imagenet, none or a file
@@ -67,23 +68,37 @@ class TrainConfig:
         return {"fashion-mnist-mini": 15, "fashion-mnist": 40, "mnist": 12, "cifar10": 40}.get(data, 20)
 
 
-def _from_init(path: str, input_shape, num_classes: int):
-    """A trained model as the starting point; a new head when the class count differs."""
+def _init_labels(path: str) -> list[str] | None:
+    """The class names of an ``--init`` model: the labels.txt of its run folder, if it has one."""
+    labels = Path(path).parent / RunDir.LABELS
+    return fileio.read_labels(labels) if labels.is_file() else None
+
+
+def _from_init(path: str, input_shape, class_names: list[str]):
+    """A trained model as the starting point; a new head unless it was trained on these very classes.
+
+    The head is kept only when the init run's labels are the dataset's, in the same order; the
+    same classes in another order are refused (the head would name every class wrongly).
+    """
     import keras
 
-    from edgecls.toolkit.modelfile import load_model
     from edgecls.toolkit.heads import softmax_head
+    from edgecls.toolkit.modelfile import load_model
 
     base = load_model(path)
     if tuple(base.input_shape[1:]) != tuple(input_shape):
         raise EdgeclsError(f"--init model takes {tuple(base.input_shape[1:])} images, "
                            f"the data has {tuple(input_shape)}")
-    if base.output_shape[-1] == num_classes:
+    old = _init_labels(path)
+    if old is not None and old != class_names and sorted(old) == sorted(class_names):
+        raise EdgeclsError(f"--init model's classes are the data's in another order ({', '.join(old[:3])} ... vs "
+                           f"{', '.join(class_names[:3])} ...): rename the class folders or pass its labels order")
+    if base.output_shape[-1] == len(class_names) and old in (None, class_names):
         return base
     head_input = base.layers[-1].input
     if isinstance(base.layers[-2], keras.layers.Dropout):
         head_input = base.layers[-2].output
-    outputs = softmax_head(keras, head_input, num_classes, name="probs_new")
+    outputs = softmax_head(keras, head_input, len(class_names), name="probs_new")
     return keras.Model(base.inputs, outputs, name=base.name)
 
 
@@ -300,7 +315,7 @@ def _start_model(cfg: TrainConfig, ds, staging: Path, state: dict | None):
 
     if state is not None:  # built as the interrupted run built it; its state is restored once compiled
         console.info(f"resuming {cfg.out} after epoch {state['epoch']} of {cfg.epochs}")
-    model = (_from_init(cfg.init, ds.image_shape, ds.num_classes) if cfg.init else
+    model = (_from_init(cfg.init, ds.image_shape, ds.class_names) if cfg.init else
              build_model(cfg.model, ds.image_shape, ds.num_classes, weights=cfg.weights))
     if state is not None:
         return model

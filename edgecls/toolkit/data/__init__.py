@@ -90,6 +90,14 @@ def load_dataset(
 
 
 def dataset_options(config: dict) -> dict:
-    """The load_dataset() keyword arguments recorded in a run's config.json."""
-    keys = ("data_dir", "val_split", "seed", "image_size", "channels", "resize")
-    return {k: config[k] for k in keys if config.get(k) is not None}
+    """The load_dataset() keyword arguments recorded in a run's config.json.
+
+    The split comes from ``split_seed`` where the run recorded one, else from its training seed.
+
+    >>> dataset_options({"seed": 3, "split_seed": 7, "resize": "crop", "channels": None})
+    {'resize': 'crop', 'seed': 7}
+    """
+    keys = ("data_dir", "val_split", "image_size", "channels", "resize")
+    options = {k: config[k] for k in keys if config.get(k) is not None}
+    seed = config["split_seed"] if config.get("split_seed") is not None else config.get("seed")
+    return options | ({"seed": seed} if seed is not None else {})

@@ -28,17 +28,29 @@ import numpy as np
 from edgecls import console, fileio
 from edgecls.errors import EdgeclsError, clean_text
 from edgecls.runtime.preprocess import to_model_input
-from edgecls.runtime.sources import list_images, load_image
+from edgecls.runtime.sources import IMAGE_SUFFIXES, list_images, load_image
 from edgecls.toolkit.data.dataset import Dataset, build_dataset
-from edgecls.toolkit.data.split import stratified_split
 
-SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
-CACHE_VERSION = 1
+SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+               "dev": "val", "test": "test", "testing": "test", "eval": "test"}
+CACHE_VERSION = 2
 FLAT_NAME = re.compile(r"^(?P<label>.+?)[._](?P<n>\d+)$")
 
 
 def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _looks_like_splits(folders: list[Path]) -> bool:
+    """Top-level folders that each hold sub-folders, the same names in each (Training/cat, Testing/cat)."""
+    inner = [{d.name.lower() for d in _class_dirs(f)} for f in folders]
+    return len(folders) > 1 and all(inner) and bool(set.intersection(*inner)) and not any(
+        list_images_flat(f) for f in folders)
+
+
+def list_images_flat(folder: Path) -> list[Path]:
+    """The image files directly inside ``folder`` (not in its sub-folders)."""
+    return [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
 
 
 def _class_items(root: Path, folders: list[Path]) -> list[tuple[Path, str]]:
@@ -65,10 +77,15 @@ def scan_folder(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], str]:
     if not root.is_dir():
         raise EdgeclsError(f"not a folder: {root}")
     subdirs = {p.name.lower(): p for p in _class_dirs(root)}
-    if "train" in subdirs and any(k in subdirs for k in SPLIT_NAMES if k != "train"):
+    named = {SPLIT_NAMES[name] for name in subdirs if name in SPLIT_NAMES}
+    if "train" in named and len(named) > 1 and all(name in SPLIT_NAMES for name in subdirs):
         splits = {SPLIT_NAMES[name]: _class_items(root, _class_dirs(path))
                   for name, path in subdirs.items() if name in SPLIT_NAMES}
         splits, layout = splits, "train/val/test folders"
+    elif subdirs and (named or _looks_like_splits(list(subdirs.values()))):
+        raise EdgeclsError(f"{root} looks like split folders ({', '.join(sorted(p.name for p in subdirs.values()))}), "
+                           "not class folders: name them train/val/test (or training/validation/testing), or "
+                           "point --data at the folder that holds the class folders")
     elif subdirs:
         splits, layout = {"all": _class_items(root, _class_dirs(root))}, "one folder per class"
     else:
@@ -114,13 +131,19 @@ def cache_root() -> Path:
 
 
 def _cache_key(plan: dict[str, list[tuple[Path, int]]], settings: list) -> str:
-    """Changes when a file is added, removed, edited or relabelled, or a decode setting changes."""
+    """Changes when a file is added, removed, edited or relabelled, or a decode setting changes.
+
+    Each file counts by size, modification time, inode and change time (ctime). ``cp -p``,
+    ``rsync -a`` and unpackers set the modification time back, but the kernel sets ctime on
+    every write and no tool can set it, so new content under an old name and date is decoded
+    afresh. Delete ``cache_root()`` to drop every entry.
+    """
     digest = hashlib.sha256(json.dumps([CACHE_VERSION, *settings]).encode())
     for split in sorted(plan):
         for path, label in plan[split]:
             try:
                 st = path.stat()
-                stamp = (st.st_size, st.st_mtime_ns)
+                stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
             except OSError:  # a dangling link or an unreadable entry: decoded as unreadable
                 stamp = (-1, -1)
             digest.update(f"{split}\0{path.absolute()}\0{label}\0{stamp}\n".encode("utf-8", "surrogateescape"))
@@ -150,20 +173,43 @@ def _open_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray, np
     return x, index["y"], index["sizes"], index["skipped"].tolist()
 
 
-def _plan(splits: dict[str, list[tuple[Path, str]]], index: dict[str, int], val_split: float,
-          test_split: float, seed: int) -> dict[str, list[tuple[Path, int]]]:
-    """Files of train / val / test with integer labels: the user's split, else seeded and stratified."""
+def _unit(seed: int, salt: str, key: str) -> float:
+    """A number in [0, 1) fixed by the file's relative path and the split seed alone."""
+    digest = hashlib.blake2b(f"{seed}\0{salt}\0{key}".encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def hash_split(items: list[tuple[Path, int]], root: Path, fraction: float, seed: int, salt: str):
+    """``(keep, held)``: each file held out when its own hash falls under ``fraction``.
+
+    A file's side depends on its path and the seed only, so adding or removing files never
+    moves the others (a growing folder keeps its test set). Each class of two or more files
+    keeps at least one on each side.
+    """
+    units = [_unit(seed, salt, path.relative_to(root).as_posix()) for path, _ in items]
+    held = {i for i, u in enumerate(units) if u < fraction}
+    for label in {y for _, y in items} if fraction > 0 else ():
+        members = [i for i, (_, y) in enumerate(items) if y == label]
+        if len(members) >= 2 and not held.intersection(members):
+            held.add(min(members, key=units.__getitem__))
+        if len(members) >= 2 and held.issuperset(members):
+            held.discard(max(members, key=units.__getitem__))
+    return [items[i] for i in range(len(items)) if i not in held], [items[i] for i in sorted(held)]
+
+
+def _plan(splits: dict[str, list[tuple[Path, str]]], index: dict[str, int], root: Path, val_split: float,
+          test_split: float, seed: int) -> tuple[dict[str, list[tuple[Path, int]]], str]:
+    """Files of train / val / test with integer labels: the user's split, else by hash of each path."""
     labelled = {name: [(p, index[label]) for p, label in items] for name, items in splits.items()}
+    notes = []
     if "all" in labelled:
-        items = labelled.pop("all")
-        keep, test = stratified_split(np.array([y for _, y in items]), test_split, seed)
-        labelled["train"], labelled["test"] = [items[i] for i in keep], [items[i] for i in test]
-    labelled.setdefault("test", [])
-    if "val" not in labelled:
-        items = labelled["train"]
-        keep, held = stratified_split(np.array([y for _, y in items]), val_split, seed)
-        labelled["train"], labelled["val"] = [items[i] for i in keep], [items[i] for i in held]
-    return labelled
+        labelled["train"], labelled["test"] = hash_split(labelled.pop("all"), root, test_split, seed, "test")
+    elif not labelled.get("test"):
+        labelled["train"], labelled["test"] = hash_split(labelled["train"], root, test_split, seed, "test")
+        notes.append(f"no test/ folder: {len(labelled['test'])} test images carved from train/")
+    if not labelled.get("val"):
+        labelled["train"], labelled["val"] = hash_split(labelled["train"], root, val_split, seed, "val")
+    return labelled, "; ".join(notes)
 
 
 def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), color: str = "RGB",
@@ -180,7 +226,9 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
     splits, layout = scan_folder(root)
     given = "all" not in splits
     class_names = sorted({label for items in splits.values() for _, label in items})
-    plan = _plan(splits, {name: i for i, name in enumerate(class_names)}, val_split, test_split, seed)
+    plan, note = _plan(splits, {name: i for i, name in enumerate(class_names)}, root, val_split, test_split, seed)
+    if note:
+        console.info(note)
     shape = (*image_size, 1 if color == "GRAY" else 3)
     directory = cache_root() / _cache_key(plan, [list(shape), color, resize, val_split, test_split, seed])
     if not (directory / "complete").is_file():
@@ -211,8 +259,11 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
     ds = build_dataset(root.resolve().name, class_names, arrays["train"], arrays["test"], val=arrays["val"],
                        spec=str(root))
     ds.split = ({"source": "given by the dataset"} if given else
-                {"val_split": val_split, "test_split": test_split, "seed": seed, "source": "seeded, stratified"})
+                {"val_split": val_split, "test_split": test_split, "seed": seed,
+                 "source": "by a hash of each file's relative path and the split seed"})
     ds.split.update(layout=layout, resize=resize, image_size=list(image_size), cache=str(directory))
+    if note:
+        ds.split["note"] = note
     ds.skipped = skipped
     ds.source_sizes = np.concatenate(sizes)
     return ds

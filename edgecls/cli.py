@@ -35,6 +35,9 @@ class Group(click.Group):
             sys.exit(130)
         except EdgeclsError as exc:
             _fail(str(exc), exc.exit_code)
+        except ModuleNotFoundError as exc:  # a runtime-only install running a training command
+            _fail(f"this command needs the training extra ({exc.name} is not installed): "
+                  "pip install 'edgecls[train]'", 2)
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             _fail(f"{exc.strerror or first_line(exc)}{where}", 1)
@@ -283,7 +286,13 @@ def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, 
     edgecls export model.keras --labels labels.txt --data fashion-mnist --formats tflite-int8
     Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement, --max-class-drop); the
     failed candidate is kept in export.failed/ and the previous export is left as it was.
+    Conversion runs on Keras' TensorFlow backend whatever KERAS_BACKEND says (a model trained on
+    JAX exports the same way).
     """
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        console.info(f"export converts on the TensorFlow backend (KERAS_BACKEND={os.environ['KERAS_BACKEND']} "
+                     "applies to training)")
+        os.environ["KERAS_BACKEND"] = "tensorflow"
     _import_keras()
     from edgecls.export import export_model
 

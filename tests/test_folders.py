@@ -52,8 +52,9 @@ def test_each_layout(tmp_path, sample, layout):
     if layout == "split":  # the user's split is kept as given
         assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (36, 12, 12)
         assert ds.split["source"] == "given by the dataset"
-    else:
-        assert np.bincount(ds.y_test).tolist() == [4, 4, 4]
+    else:  # each file's side is its own hash: every class is represented, about 20% of each held out
+        counts = np.bincount(ds.y_test, minlength=3)
+        assert counts.min() >= 1 and 6 <= counts.sum() <= 18, counts
 
 
 def test_hidden_files_and_symlink_loops_are_ignored(tmp_path, sample):
@@ -215,7 +216,7 @@ def test_transfer_learning_two_phases_and_export(tmp_path, sample):
     config = json.loads((out / "config.json").read_text())
     assert config["image_size"] == 28 and config["resize"] == "stretch"
     run_cli("export", str(out), "--formats", "tflite-int8,onnx-int8", "--calib", "30", "--max-drop", "100",
-            "--min-agreement", "0", check=True)
+            "--min-agreement", "0", "--max-class-drop", "100", check=True)
     assert (out / "export" / "model_int8.tflite").exists()
 
 

@@ -192,8 +192,13 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
                  max_drop: float = 1.0, min_agreement: float = 0.99, max_class_drop: float = 5.0,
                  keep_saved_model: bool = False, threads: int | None = None) -> dict:
     """Build, verify and publish; raise GateError (exit 3) if any artifact fails the gate."""
+    import keras
+
     from edgecls.toolkit.rundir import resolve_source
 
+    if keras.backend.backend() != "tensorflow":
+        raise EdgeclsError(f"export converts with TensorFlow, but Keras runs on {keras.backend.backend()} in this "
+                           "process: set KERAS_BACKEND=tensorflow (the edgecls CLI does it for export)")
     artifacts = select_formats(formats, int8)
     if io_dtype not in ("uint8", "int8"):
         raise EdgeclsError(f"io_dtype must be uint8 or int8, got {io_dtype}")

@@ -95,9 +95,22 @@ class _Outputs:
         if self.window and console.level() != "verbose":  # Qt's font-directory notices, 5 per window
             os.environ.setdefault("QT_LOGGING_RULES", "*=false")
         self.save_tmp = None
+        self.counts: collections.Counter = collections.Counter()
+        self.last_label = None
+
+    def announce(self, record: dict, top) -> None:
+        """Without a window, say what was classified: each image, or each change of label in a video."""
+        label, score = top[0]
+        self.counts[label] += 1
+        if not self.window and "source" in record:
+            console.info(f"{clean_text(record['source'])}: {label} {score:.2f}")
+        elif not self.window and label != self.last_label:
+            console.info(f"frame {record['frame']}: {label} {score:.2f}")
+        self.last_label = label
 
     def frame(self, frame: np.ndarray, record: dict, top, fps: float, latency: float) -> str | None:
         """Emit one frame; return "quit" when the user asked to stop."""
+        self.announce(record, top)
         if self.jsonl:
             self.jsonl.write(json.dumps(record) + "\n")
         if not (self.opts.save or self.window):
@@ -199,7 +212,7 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
     if error and end == "end of stream":
         end = "dropped" if source.live else "error"
     summary = {"source": source.name, "frames": frames, "dropped": int(getattr(source, "dropped", 0)),
-               "reconnects": int(getattr(source, "reconnects", 0)),
+               "reconnects": int(getattr(source, "reconnects", 0)), "labels": dict(outputs.counts.most_common()),
                "seconds": round(elapsed, 3), "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
                "end": end, "latency_ms": {k: {q: round(v, 3) for q, v in s.percentiles().items()}
                                           for k, s in stats.items()}}
@@ -215,4 +228,6 @@ def format_summary(s: dict) -> str:
     for key in ("preprocess", "inference", "postprocess", "total"):
         p = lat[key]
         lines.append(f"  {key:<11} p50 {p['p50']:7.3f} ms  p95 {p['p95']:7.3f} ms  p99 {p['p99']:7.3f} ms")
+    if s.get("labels"):
+        lines.append("  top-1 labels: " + ", ".join(f"{label} {n}" for label, n in s["labels"].items()))
     return "\n".join(lines)

@@ -35,6 +35,7 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 SAMPLE = Path(__file__).with_name("sample") / "fashion_mnist_mini.npz"
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -117,11 +118,12 @@ def load_builtin(name: str, data_dir: str | os.PathLike | None = None) -> tuple[
     dirs = [Path(data_dir)] if data_dir else []
     cache = keras_cache()
     if name == "fashion-mnist":
-        for folder in dirs + [cache / "fashion-mnist", Path("/usr/share/datasets/fashion-mnist")]:
+        for folder in dirs + [cache / "fashion-mnist", DEBIAN_FASHION_MNIST]:
             if find_idx_files(folder):
                 return load_idx_folder(folder), FASHION_CLASSES
-        hint = (f"put the four IDX files (train-images-idx3-ubyte.gz ...) in {cache / 'fashion-mnist'}, "
-                "pass --data-dir DIR, or on Debian `apt-get install dataset-fashion-mnist`")
+        hint = (f"put {', '.join(stem + '.gz' for stem in IDX_FILES.values())} in the folder "
+                f"{cache / 'fashion-mnist'} (or any folder, with --data-dir DIR), or on Debian "
+                "`apt-get install dataset-fashion-mnist`")
         return _download(name, hint), FASHION_CLASSES
     if name == "mnist":
         for folder in dirs + [cache]:
@@ -129,7 +131,8 @@ def load_builtin(name: str, data_dir: str | os.PathLike | None = None) -> tuple[
                 return load_npz(folder / "mnist.npz")[0], DIGIT_CLASSES
             if find_idx_files(folder):
                 return load_idx_folder(folder), DIGIT_CLASSES
-        hint = f"put mnist.npz (or the four IDX files) in {cache} or pass --data-dir DIR"
+        hint = (f"put mnist.npz, or {', '.join(stem + '.gz' for stem in IDX_FILES.values())}, in the folder "
+                f"{cache} (or any folder, with --data-dir DIR)")
         return _download(name, hint), DIGIT_CLASSES
     if name == "cifar10":
         for folder in dirs + [cache]:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecls.export.artifacts import ARTIFACTS
+
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -53,7 +55,7 @@ def plots(name: str, run: Path, result: dict) -> list[str]:
 
     ds = load_dataset(result["dataset"])
     ref = keras.models.load_model(run / "model.keras").predict(ds.x_test, batch_size=512, verbose=0).argmax(1)
-    int8 = Classifier(run / "export" / "model_int8.tflite").predict(ds.x_test).argmax(1)
+    int8 = Classifier(run / "export" / ARTIFACTS["tflite-int8"].filename).predict(ds.x_test).argmax(1)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
     for ax, pred, title in ((axes[0], ref, "Keras original"), (axes[1], int8, "int8 TFLite")):
         cm = confusion_matrix(ds.y_test, pred, ds.num_classes)
@@ -85,9 +87,10 @@ def section(name: str, run: Path, iterations: int, seconds: float) -> str:
                      f"{r['accuracy_delta_points']:+.2f} | {r['agreement']:.4f} | {r['max_abs_diff']:.1e} | "
                      f"{r['worst_class']} ({r['worst_class_delta_points']:+.1f}) |")
     sizes = {r["artifact"]: r["size_bytes"] for r in parity["artifacts"]}
-    if "model_int8.tflite" in sizes and "model_fp32.tflite" in sizes:
-        lines += ["", f"int8/fp32 file size: TFLite {sizes['model_int8.tflite'] / sizes['model_fp32.tflite']:.2f}x, "
-                      f"ONNX {sizes.get('model_int8.onnx', 0) / sizes.get('model_fp32.onnx', 1):.2f}x."]
+    name = {key: ARTIFACTS[key].filename for key in ("tflite-int8", "tflite-fp32", "onnx-int8", "onnx-fp32")}
+    if name["tflite-int8"] in sizes and name["tflite-fp32"] in sizes:
+        lines += ["", f"int8/fp32 file size: TFLite {sizes[name['tflite-int8']] / sizes[name['tflite-fp32']]:.2f}x, "
+                      f"ONNX {sizes.get(name['onnx-int8'], 0) / sizes.get(name['onnx-fp32'], 1):.2f}x."]
     lines += [""] + [f"![{Path(p).stem}]({p})" for p in plots(name, run, result)] + [""]
     return "\n".join(lines)
 

@@ -168,7 +168,8 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
             console.progress(i + 1, len(paths) + 1, path.name)
             rows.append(_artifact_row(path, x, y, reference, providers, cores, iterations, seconds, many, images_npy))
         console.progress(len(paths) + 1, len(paths) + 1, "done")
-    return {"source": str(src.model_path), "dataset": ds.name, "samples": int(len(y)), "batch": int(len(many)),
+    return {"source": str(src.model_path), "dataset": ds.name, "samples": int(len(y)),
+            "class_counts": np.bincount(y, minlength=ds.num_classes).tolist(), "batch": int(len(many)),
             "cores": cores, "device": device, "notes": notes, "rows": rows}
 
 

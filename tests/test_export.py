@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
+from edgecls.export.artifacts import FILENAMES
 from edgecls.runtime import Classifier, read_metadata
 
-ARTIFACTS = ["model_fp32.tflite", "model_fp16.tflite", "model_dynamic.tflite", "model_int8.tflite",
-             "model_fp32.onnx", "model_int8.onnx"]
+ARTIFACTS = FILENAMES  # the registry: every format export writes
 
 
 def test_every_format_loads_in_the_real_runtimes(exported, sample):

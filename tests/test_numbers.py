@@ -155,3 +155,21 @@ def test_npz_class_names_stored_as_bytes(tmp_path, sample):
     np.savez(path, x_train=sample.x_train[:40, ..., 0], y_train=np.arange(40) % 2, x_test=sample.x_test[:10, ..., 0],
              y_test=np.arange(10) % 2, class_names=np.array([b"cat", b"dog"]))
     assert load_dataset(str(path)).class_names == ["cat", "dog"]
+
+
+def test_bench_limit_samples_every_class(trained_run, exported):
+    """23.7: --limit takes a class-stratified sample, not the first N (a folder's test set is sorted by class)."""
+    proc = run_cli("bench", str(trained_run), "--limit", "100", "--iterations", "5", "--seconds", "0.05",
+                   "--artifact", str(exported / "model_int8.tflite"), "--json", "-", check=True)
+    result = json.loads(proc.stdout)
+    assert result["samples"] == 100 and result["class_counts"] == [10] * 10
+
+
+def test_init_from_a_run_split_with_another_seed_warns(tmp_path, trained_run):
+    """23.4: --init from a run that split the same data with another seed says its test set is not honest."""
+    from edgecls.toolkit.train import TrainConfig, init_overlap_warning
+
+    init = str(trained_run / "model.keras")
+    assert init_overlap_warning(init, TrainConfig(data="fashion-mnist-mini", seed=0)) is None
+    warning = init_overlap_warning(init, TrainConfig(data="fashion-mnist-mini", split_seed=5))
+    assert "--split-seed 0" in warning

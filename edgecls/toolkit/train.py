@@ -68,6 +68,28 @@ class TrainConfig:
         return {"fashion-mnist-mini": 15, "fashion-mnist": 40, "mnist": 12, "cifar10": 40}.get(data, 20)
 
 
+def init_overlap_warning(init: str, cfg: TrainConfig) -> str | None:
+    """Why this run's test set may hold the ``--init`` run's training files, or None.
+
+    Files are assigned to splits by their path and the split seed, so the same data split with
+    the same seed puts every file on the same side; another seed mixes the two runs' splits.
+
+    >>> init_overlap_warning("runs/none/model.keras", TrainConfig()) is None
+    True
+    """
+    config_path = Path(init).parent / RunDir.CONFIG
+    if not config_path.is_file():
+        return None
+    old = fileio.read_json(config_path)
+    old_seed = old.get("split_seed") if old.get("split_seed") is not None else old.get("seed", 0)
+    new_seed = cfg.split_seed if cfg.split_seed is not None else cfg.seed
+    if Path(str(old.get("data"))).expanduser().resolve() == Path(cfg.data).expanduser().resolve() and \
+            old_seed != new_seed:
+        return (f"--init {init} split {cfg.data} with split seed {old_seed}, this run with {new_seed}: its test set "
+                f"holds files the init model trained on; pass --split-seed {old_seed} for an honest test")
+    return None
+
+
 def _init_labels(path: str) -> list[str] | None:
     """The class names of an ``--init`` model: the labels.txt of its run folder, if it has one."""
     labels = Path(path).parent / RunDir.LABELS
@@ -315,6 +337,8 @@ def _start_model(cfg: TrainConfig, ds, staging: Path, state: dict | None):
 
     if state is not None:  # built as the interrupted run built it; its state is restored once compiled
         console.info(f"resuming {cfg.out} after epoch {state['epoch']} of {cfg.epochs}")
+    elif cfg.init and (overlap := init_overlap_warning(cfg.init, cfg)):
+        console.warn(overlap)
     model = (_from_init(cfg.init, ds.image_shape, ds.class_names) if cfg.init else
              build_model(cfg.model, ds.image_shape, ds.num_classes, weights=cfg.weights))
     if state is not None:

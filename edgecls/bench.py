@@ -120,10 +120,10 @@ def _artifact_row(path: Path, x, y, reference, providers, cores: int, iterations
     """Accuracy, agreement, latency at 1 and all threads, batch throughput and cold start of one file."""
     from edgecls.runtime import Classifier
 
-    probs = Classifier(path, threads=cores, providers=providers).predict(x)
+    probs = Classifier(path, threads=cores, providers=providers).predict(x).argmax(1)
     row = {"format": f"{path.suffix[1:]}-{path.stem.split('_', 1)[-1]}", "artifact": path.name,
-           "size_bytes": path.stat().st_size, "accuracy": float((probs.argmax(1) == y).mean()),
-           "agreement": float((probs.argmax(1) == reference.argmax(1)).mean())}
+           "size_bytes": path.stat().st_size, "accuracy": None if y is None else float((probs == y).mean()),
+           "agreement": None if reference is None else float((probs == reference.argmax(1)).mean())}
     for threads, key in ((1, "latency_1thread"), (cores, "latency_all_cores")):
         clf = Classifier(path, threads=threads, providers=providers)
         row[key] = _latency(time_calls(lambda: clf.predict(x[:1]), iterations=iterations, seconds=seconds))
@@ -134,21 +134,57 @@ def _artifact_row(path: Path, x, y, reference, providers, cores: int, iterations
     return row | cold_start(path, images_npy)
 
 
-def bench(source: str, *, artifacts: list[str] | None = None, data: str | None = None, iterations: int = 300,
-          seconds: float = 2.0, batch: int = 32, device: str = "cpu", limit: int | None = None,
+def is_artifact(source: str) -> bool:
+    """Whether ``source`` is an exported .tflite/.onnx file (benchmarked alone) rather than a run or model."""
+    return Path(source).is_file() and Path(source).suffix.lower() in (".tflite", ".onnx")
+
+
+def _test_images(ds, limit: int | None):
+    """The test split, or a class-stratified sample of ``limit`` images of it."""
+    from edgecls.toolkit.data import stratified_sample
+
+    keep = stratified_sample(ds.y_test, limit, 0) if limit else np.arange(len(ds.y_test))  # every class, in proportion
+    return ds.x_test[keep], ds.y_test[keep]
+
+
+def bench_artifact(path: str, *, data: str | None = None, iterations: int = 300, seconds: float = 2.0,
+                   batch: int = 32, device: str = "cpu", limit: int | None = None) -> dict:
+    """One exported file alone, without its run or Keras: size, latency, throughput, cold start,
+    and its accuracy when ``data`` names a labelled dataset (decoded as the file's metadata says)."""
+    from edgecls.runtime import Classifier
+
+    clf = Classifier(path, warmup=False)
+    x, y, name = np.random.default_rng(0).integers(0, 256, (batch, clf.height, clf.width, clf.channels),
+                                                  dtype=np.uint8), None, None
+    if data:
+        from edgecls.toolkit.data import load_dataset
+
+        ds = load_dataset(data, image_size=clf.height, channels=clf.channels, resize=clf.resize)
+        if ds.image_shape != (clf.height, clf.width, clf.channels):
+            raise EdgeclsError(f"--data {ds.name} has {ds.image_shape} images but {path} takes "
+                               f"{(clf.height, clf.width, clf.channels)}")
+        (x, y), name = _test_images(ds, limit), ds.name
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="edgecls-bench-") as inputs_dir:
+        np.save(Path(inputs_dir) / "inputs.npy", x[:200])
+        row = _artifact_row(Path(path), x, y, None, _providers(device, notes), os.cpu_count() or 1, iterations,
+                            seconds, x[: min(batch, len(x))], Path(inputs_dir) / "inputs.npy")
+    return {"source": str(path), "dataset": name, "samples": 0 if y is None else int(len(y)), "batch": min(batch, len(x)),
+            "cores": os.cpu_count() or 1, "device": device, "notes": notes, "rows": [row]}
+
+
+def bench(source: str, *, artifacts: list[str] | None = None, data: str | None = None, labels: str | None = None,
+          iterations: int = 300, seconds: float = 2.0, batch: int = 32, device: str = "cpu", limit: int | None = None,
           include_original: bool = True) -> dict:
     """Benchmark the run's original model and its exported artifacts (or the given ones)."""
     from edgecls.toolkit.evaluate import predict
     from edgecls.toolkit.modelfile import load_model
     from edgecls.toolkit.rundir import resolve_source
 
-    src = resolve_source(source, None, data)
+    src = resolve_source(source, labels, data)
     paths = _artifact_paths(src, artifacts, source)
     ds = src.load()
-    from edgecls.toolkit.data import stratified_sample
-
-    keep = stratified_sample(ds.y_test, limit, 0) if limit else np.arange(len(ds.y_test))  # every class, in proportion
-    x, y = ds.x_test[keep], ds.y_test[keep]
+    x, y = _test_images(ds, limit)
     notes: list[str] = []
     providers = _providers(device, notes)
     cores = os.cpu_count() or 1
@@ -180,7 +216,10 @@ def _cells(r: dict) -> list[str]:
     def ms(d, key):
         return f"{d[key]:.3f}" if d else "-"
 
-    return [r["artifact"], f"{r['size_bytes'] / 1024:.0f}", f"{r['accuracy']:.4f}", f"{r['agreement']:.4f}",
+    def share(value):
+        return "-" if value is None else f"{value:.4f}"
+
+    return [r["artifact"], f"{r['size_bytes'] / 1024:.0f}", share(r["accuracy"]), share(r["agreement"]),
             ms(one, "p50_ms"), ms(one, "p95_ms"), ms(one, "p99_ms"), ms(allc, "p50_ms"),
             f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-",
             f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-",

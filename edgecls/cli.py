@@ -6,6 +6,7 @@ instant and ``edgecls run`` never loads TensorFlow.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import traceback
@@ -72,6 +73,8 @@ def _import_keras() -> None:
                 import tensorflow as tf
 
                 tf.config.list_physical_devices()
+            elif importlib.util.find_spec("tensorflow"):  # Keras' JAX trainer imports it at fit(): now, quietly
+                import tensorflow  # noqa: F401
     except ModuleNotFoundError as exc:
         raise EdgeclsError(f"this command needs the training extra ({exc.name} is missing): "
                            "pip install 'edgecls[train]'") from exc
@@ -250,8 +253,14 @@ def models(input_size, classes):
     for name, spec in MODELS.items():
         m = build_model(name, input_size, classes)
         click.echo(f"{name:<18} {m.count_params():>10,} {count_macs(m) / 1e6:>9.2f}M  {spec.summary}")
+    rgb = input_size[2] == 3 and min(input_size[:2]) >= 32
     for name, (attr, _) in APPLICATIONS.items():
-        click.echo(f"{name:<18} {'':>10} {'':>10}  keras.applications.{attr} backbone (RGB; --weights imagenet|none|FILE)")
+        about = f"keras.applications.{attr} backbone (--weights imagenet|none|FILE)"
+        if not rgb:
+            click.echo(f"{name:<18} {'-':>10} {'-':>10}  {about}; RGB 32x32 or larger: try --input-size 224x224x3")
+            continue
+        m = build_model(name, input_size, classes)
+        click.echo(f"{name:<18} {m.count_params():>10,} {count_macs(m) / 1e6:>9.2f}M  {about}")
 
 
 def _format_names() -> list[str]:
@@ -344,6 +353,11 @@ def info(artifact, as_json):
             click.echo(f"  {key:<17} {clean_text(meta[key], 120)}")
 
 
+def _moved_to_resize(ctx) -> None:
+    flag = next((a for a in sys.argv if a in ("--crop", "--pad", "--stretch")), "--crop")
+    raise click.UsageError(f"{flag} is now --resize {flag[2:]} (one option; the default comes from the model)", ctx)
+
+
 @main.command()
 @click.argument("model_path", type=types.EXISTING_FILE)
 @click.option("--source", "-s", default="0", show_default=True,
@@ -355,9 +369,11 @@ def info(artifact, as_json):
 @click.option("--headless", is_flag=True, default=None, help="No window (automatic without a display).")
 @click.option("--save", type=types.OutputFile((".mp4", ".avi")), help="Write the annotated video here (.mp4 or .avi).")
 @click.option("--jsonl", type=types.OutputFile(), help="Write one JSON line per frame to PATH, or - for stdout.")
-@click.option("--crop", "resize", flag_value="crop", help="Center-crop frames to the model's aspect before resizing.")
-@click.option("--pad", "resize", flag_value="pad", help="Letterbox frames to the model's aspect.")
-@click.option("--stretch", "resize", flag_value="stretch", help="Stretch frames to the model's size.")
+@click.option("--resize", type=click.Choice(["crop", "pad", "stretch"]),
+              help="Fit frames to the model: crop the centre, pad (letterbox) or stretch "
+                   "(default: the model's own, from its metadata).")
+@click.option("--crop", "--pad", "--stretch", "old_resize_flag", is_flag=True, hidden=True, expose_value=False,
+              callback=lambda ctx, param, value: _moved_to_resize(ctx) if value else None)
 @click.option("--threads", type=click.IntRange(1, 256), help="Inference threads (default: all cores).")
 @click.option("--provider", "providers", multiple=True, help="ONNX Runtime execution provider (repeatable).")
 @click.option("--labels", "labels_file", type=types.EXISTING_FILE, help="labels.txt for a model without metadata.")
@@ -385,6 +401,7 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
                                  "(LiteRT runs it on the CPU with XNNPACK)", param_hint="'--provider'")
     labels = fileio.read_labels(labels_file) if labels_file else None
     clf = Classifier(model_path, labels=labels, resize=resize, threads=threads, providers=list(providers) or None)
+    console.info(f"{clf}, resize {clf.resize} ({'--resize' if resize else 'from the model'})")
     opts = RunOptions(top_k=top_k, threshold=threshold, smooth=smooth, headless=headless, save=save,
                       jsonl=jsonl, max_frames=max_frames)
     with open_source(source) as src:
@@ -401,6 +418,7 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
 @click.option("--artifact", "artifacts", multiple=True, type=types.EXISTING_FILE,
               help="Benchmark these files (repeatable).")
 @click.option("--data", help="Dataset whose test split is used (default: the run's own).")
+@click.option("--labels", "labels_file", type=types.EXISTING_FILE, help="labels.txt for a bare .keras file.")
 @click.option("--iterations", type=types.POSITIVE, default=300, show_default=True, help="Timed calls per measurement, at most.")
 @click.option("--seconds", type=types.Finite(0, 3600, min_open=True), default=2.0, show_default=True,
               help="Time per measurement, at most.")
@@ -408,21 +426,25 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
 @click.option("--json", "json_path", type=types.OutputFile(), help="Write the results as JSON to PATH (- for stdout).")
 @click.option("--markdown", "markdown_path", type=types.OutputFile(), help="Write a Markdown table to PATH (- for stdout).")
-def bench(source, artifacts, data, iterations, seconds, limit, device, json_path, markdown_path):
+def bench(source, artifacts, data, labels_file, iterations, seconds, limit, device, json_path, markdown_path):
     """Size, accuracy, agreement, latency, throughput, cold start and memory of every format.
 
     \b
     edgecls bench runs/mini
     edgecls bench runs/mini --json bench.json --markdown bench.md
+    edgecls bench model_int8.onnx --data fashion-mnist    # one exported file alone
     """
     import json
 
     from edgecls import fileio
-    _import_keras()
-    from edgecls.bench import bench as run_bench, format_markdown, format_table
+    from edgecls.bench import bench as run_bench, bench_artifact, format_markdown, format_table, is_artifact
 
-    result = run_bench(source, artifacts=list(artifacts) or None, data=data, iterations=iterations,
-                       seconds=seconds, limit=limit, device=device)
+    if is_artifact(source):
+        result = bench_artifact(source, data=data, iterations=iterations, seconds=seconds, limit=limit, device=device)
+    else:
+        _import_keras()
+        result = run_bench(source, artifacts=list(artifacts) or None, data=data, labels=labels_file,
+                           iterations=iterations, seconds=seconds, limit=limit, device=device)
     for path, text in ((json_path, json.dumps(result, indent=2)), (markdown_path, format_markdown(result))):
         if path == "-":
             click.echo(text)

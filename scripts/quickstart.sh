@@ -13,6 +13,6 @@ edgecls export "$RUN" --int8
 edgecls bench "$RUN" --seconds 1 --markdown "$RUN/bench.md" --json "$RUN/bench.json"
 cat "$RUN/bench.md"
 python scripts/make_demo_video.py "$RUN/demo.avi"
-edgecls run "$RUN/export/model_int8.tflite" --source "$RUN/demo.avi" --crop --headless \
+edgecls run "$RUN/export/model_int8.tflite" --source "$RUN/demo.avi" --headless \
   --jsonl "$RUN/predictions.jsonl" --save "$RUN/annotated.mp4"
 echo "quickstart done in $(( $(date +%s) - start )) s: see $RUN/ (reports, export/, bench.md, annotated.mp4)"

@@ -71,3 +71,51 @@ def test_runtime_only_install_gets_one_line_for_training_commands(tmp_path):
                               cwd=tmp_path, timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert "pip install 'edgecls[train]'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_default_resize_comes_from_the_model(tmp_path, exported, sample):
+    """25.3: a model trained on images of its own aspect centre-crops camera frames unless told otherwise."""
+    from edgecls.runtime import read_metadata
+    from edgecls.toolkit.data.video import write_video
+
+    assert read_metadata(exported / "model_int8.tflite")["input"]["resize"] == "crop"
+    video = write_video(tmp_path / "clip.avi", sample.x_test[:20])
+    model = str(exported / "model_int8.tflite")
+    default = run_cli("run", model, "--source", video, "--headless", check=True)
+    assert "resize crop (from the model)" in default.stderr
+    stretched = run_cli("run", model, "--source", video, "--headless", "--resize", "stretch", check=True)
+    assert "resize stretch (--resize)" in stretched.stderr
+    old = run_cli("run", model, "--source", video, "--pad")
+    assert old.returncode == 2 and "--pad is now --resize pad" in old.stderr
+
+
+def test_bench_an_exported_file_alone(exported):
+    """25.6: with only model_int8.onnx at hand, bench measures it; with --data it also scores it."""
+    import json
+
+    alone = run_cli("bench", str(exported / "model_int8.onnx"), "--iterations", "20", "--seconds", "0.1",
+                    "--json", "-", check=True)
+    row = json.loads(alone.stdout)["rows"][0]
+    assert row["accuracy"] is None and row["latency_1thread"]["p50_ms"] > 0 and row["size_bytes"] > 0
+    scored = run_cli("bench", str(exported / "model_int8.onnx"), "--data", "fashion-mnist-mini", "--iterations", "20",
+                     "--seconds", "0.1", "--json", "-", check=True)
+    parity = {r["artifact"]: r for r in json.loads((exported / "parity.json").read_text())["artifacts"]}
+    assert json.loads(scored.stdout)["rows"][0]["accuracy"] == parity["model_int8.onnx"]["accuracy"]
+
+
+def test_models_lists_backbone_sizes_and_inspect_writes_the_skipped_list(tmp_path, sample):
+    """25.8: backbones get parameters and MACs at an RGB size; inspect writes the skipped.txt it names."""
+    proc = run_cli("models", "--input-size", "64x64x3", "--classes", "3", check=True)
+    rows = {line.split()[0]: line.split()[1:3] for line in proc.stdout.splitlines()[1:]}
+    for name in ("mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "vgg16", "resnet50"):
+        params, macs = rows[name]
+        assert int(params.replace(",", "")) > 100_000 and float(macs.rstrip("M")) > 1, (name, rows[name])
+    folder = tmp_path / "photos"
+    for c in ("bag", "shoe"):
+        (folder / c).mkdir(parents=True)
+        for i in range(4):
+            cv2.imwrite(str(folder / c / f"{i}.png"), sample.x_test[i])
+    (folder / "bag" / "broken.png").write_bytes(b"not a png")
+    run_cli("inspect", "--data", str(folder), "--image-size", "28", "--no-tsne", "--out", str(tmp_path / "look"),
+            check=True)
+    assert (tmp_path / "look" / "skipped.txt").read_text().strip().endswith("broken.png")

@@ -79,7 +79,7 @@ def test_classify_and_batch(exported, sample):
 
 def test_run_on_video_matches_classifier_and_labels(exported, video, sample, trained_run, tmp_path):
     out = tmp_path / "pred.jsonl"
-    proc = run_cli("run", str(exported / "model_int8.tflite"), "--source", str(video), "--crop", "--headless",
+    proc = run_cli("run", str(exported / "model_int8.tflite"), "--source", str(video), "--headless",
                    "--jsonl", str(out), "--top-k", "2", "--save", str(tmp_path / "annotated.mp4"),
                    "--summary-json", str(tmp_path / "summary.json"), check=True)
     records = [json.loads(line) for line in out.read_text().splitlines()]

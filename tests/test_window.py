@@ -81,7 +81,7 @@ def test_window_shows_label_score_and_fps_on_a_box_and_q_quits(tmp_path, display
     env = {**os.environ, "DISPLAY": display}
     env.pop("WAYLAND_DISPLAY", None)
     run = subprocess.Popen([sys.executable, "-m", "edgecls.cli", "run", str(exported / "model_fp32.tflite"),
-                            "--source", video, "--crop"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            "--source", video], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     started = time.time()
     found: list[str] = []

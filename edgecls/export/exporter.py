@@ -115,6 +115,12 @@ def _convert(artifact: Artifact, job: Job, staging: Path, io_dtype: str) -> Path
     return out
 
 
+def _resize_mode(job: Job) -> str:
+    """How a runtime should fit frames: as the photo folder was fitted in training; for datasets of
+    images already at the model's size and aspect (MNIST-like arrays), the centred crop."""
+    return job.source.resize if "layout" in job.dataset.split else "crop"
+
+
 def _embed(path: Path, meta: dict) -> None:
     if path.suffix == ".tflite":
         path.write_bytes(tflite.embed_metadata(path.read_bytes(), KEY, json.dumps(meta).encode()))
@@ -137,7 +143,7 @@ def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "u
         except Exception as exc:
             raise EdgeclsError(f"{artifact.filename}: conversion failed: {first_line(exc)}") from exc
         meta = make_metadata(labels=job.source.labels, height=h, width=w, channels=c, color=job.dataset.color,
-                             resize=job.source.resize, dtype=io_dtype if artifact.name == "tflite-int8" else "uint8",
+                             resize=_resize_mode(job), dtype=io_dtype if artifact.name == "tflite-int8" else "uint8",
                              artifact=artifact.name, quantization=artifact.quantization,
                              calibration_images=int(len(job.calib)) if artifact.int8 else 0, **job.provenance)
         _embed(path, meta)

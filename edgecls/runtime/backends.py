@@ -7,6 +7,8 @@ so callers never see int8.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 
 import numpy as np
@@ -48,12 +50,12 @@ class TFLiteBackend:
             self.metadata = parse_metadata(tflite_metadata_entry(data), path)
             with console.native_stderr():
                 self.interpreter = Interpreter(model_content=data, num_threads=threads or os.cpu_count())
+            inp = self.interpreter.get_input_details()
+            out = self.interpreter.get_output_details()
         except EdgeclsError:
             raise
-        except Exception as exc:  # a malformed flatbuffer: ValueError, RuntimeError, IndexError ...
+        except Exception as exc:  # a malformed flatbuffer: ValueError, RuntimeError, IndexError, bad UTF-8 names
             raise EdgeclsError(f"{path}: corrupt or truncated TFLite model ({first_line(exc, 160)})") from exc
-        inp = self.interpreter.get_input_details()
-        out = self.interpreter.get_output_details()
         if len(inp) != 1 or len(out) != 1:
             raise EdgeclsError(f"{path}: expected one input and one output, got {len(inp)} and {len(out)}")
         self.input, self.output = inp[0], out[0]
@@ -86,7 +88,10 @@ class TFLiteBackend:
             raise EdgeclsError(f"{self.path}: the model fails to run ({first_line(exc, 160)})") from exc
 
     def describe(self) -> dict:
-        ops = self.interpreter._get_ops_details()
+        try:
+            ops = self.interpreter._get_ops_details()
+        except Exception as exc:  # a damaged graph that still loads
+            raise EdgeclsError(f"{self.path}: cannot list the model's operators ({first_line(exc, 160)})") from exc
         return {"inputs": [_tensor_info(self.input)], "outputs": [_tensor_info(self.output)],
                 "ops": len(ops), "op_types": sorted({op["op_name"] for op in ops})}
 
@@ -130,8 +135,9 @@ class OnnxBackend:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(_read_model_bytes(path), opts, providers=onnx_providers(providers))
+        try:  # onnxruntime prints an "EP Error" banner to stdout before its provider fallback: not ours to show
+            with contextlib.redirect_stdout(io.StringIO()), console.native_stderr():
+                self.session = ort.InferenceSession(_read_model_bytes(path), opts, providers=onnx_providers(providers))
             raw = self.session.get_modelmeta().custom_metadata_map.get(KEY)
         except EdgeclsError:
             raise

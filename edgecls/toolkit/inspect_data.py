@@ -33,7 +33,8 @@ def pca(x: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def inspect_dataset(ds: Dataset, out: str | Path, *, sample: int = 2000, tsne: bool = True, seed: int = 0) -> dict:
-    """Write ``samples.png``, ``pca.png``, ``tsne.png``, ``inspect.json`` (and ``image_sizes.png``) to ``out``."""
+    """Write ``samples.png``, ``pca.png``, ``tsne.png``, ``inspect.json`` (and ``image_sizes.png``, and
+    ``skipped.txt`` when files could not be read) to ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     counts = {split: np.bincount(ds.subset(split)[1], minlength=ds.num_classes).tolist()
@@ -57,6 +58,8 @@ def inspect_dataset(ds: Dataset, out: str | Path, *, sample: int = 2000, tsne: b
         embedded = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(
             points_for_tsne(flat))
         plot_embedding(embedded, labels, ds.class_names, out / "tsne.png", title=f"t-SNE of {len(idx)} images")
+    if ds.skipped:
+        fileio.write_text(out / "skipped.txt", "\n".join(ds.skipped) + "\n")
     fileio.write_json(out / "inspect.json", info)
     return info
 

@@ -255,7 +255,7 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
         raise EdgeclsError(f"{root}: class folder {empty!r} has no readable image in train (unreadable, broken "
                            f"links or not images; see {len(skipped)} skipped file(s))")
     if skipped:
-        console.warn(f"skipped {len(skipped)} unreadable file(s) in {root} (listed in the run's skipped.txt)")
+        console.warn(f"skipped {len(skipped)} unreadable file(s) in {root} (listed in skipped.txt in the output folder)")
     ds = build_dataset(root.resolve().name, class_names, arrays["train"], arrays["test"], val=arrays["val"],
                        spec=str(root))
     ds.split = ({"source": "given by the dataset"} if given else

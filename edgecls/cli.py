@@ -151,7 +151,7 @@ DATA_HELP = ("Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifa
 def train(data, data_dir, image_size, channels, resize, model_name, epochs, batch_size, learning_rate, weight_decay,
           label_smoothing, val_split, patience, no_augment, init, weights, freeze_backbone, fine_tune_layers,
           fine_tune_epochs, mixed_precision, distribute, seed, split_seed, out, resume, overwrite):
-    """Train a classifier and write a run directory with its reports.
+    """[train extra] Train a classifier and write a run directory with its reports.
 
     \b
     edgecls train --data fashion-mnist --model edge-cnn --out runs/fmnist
@@ -186,7 +186,7 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--out", type=types.OUT_DIR, help="Where to write metrics.json and plots (default: beside the model, eval-SPLIT/).")
 def evaluate(model_path, data, data_dir, split, out):
-    """Metrics (precision/recall/F1, confusion matrix) and plots of a run or a .keras model on a dataset.
+    """[train extra] Metrics, confusion matrix and plots of a run or a .keras model.
 
     \b
     edgecls evaluate runs/mini                                   # the run's own test split
@@ -214,7 +214,7 @@ def evaluate(model_path, data, data_dir, split, out):
               help="Images in the PCA / t-SNE views.")
 @click.option("--no-tsne", is_flag=True, help="Skip t-SNE (the slow part).")
 def inspect(data, data_dir, image_size, channels, out, sample, no_tsne):
-    """Class counts, a sample grid and PCA / t-SNE views of a dataset.
+    """[train extra] Class counts, a sample grid and PCA / t-SNE views of a dataset.
 
     \b
     edgecls inspect --data fashion-mnist --out runs/inspect-fmnist
@@ -240,7 +240,7 @@ def inspect(data, data_dir, image_size, channels, out, sample, no_tsne):
 @click.option("--input-size", type=types.Shape(), default="28x28x1", show_default=True, help="HxWxC to count MACs at.")
 @click.option("--classes", type=click.IntRange(min=2), default=10, show_default=True)
 def models(input_size, classes):
-    """List the model architectures with parameters and multiply-adds.
+    """[train extra] List the model architectures with parameters and multiply-adds.
 
     \b
     edgecls models --input-size 32x32x3
@@ -288,7 +288,7 @@ def _format_names() -> list[str]:
 @click.option("--out", type=types.OUT_DIR, help="Output folder (default: SOURCE/export).")
 def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, min_agreement, max_class_drop,
            keep_saved_model, out):
-    """Export TFLite/ONNX artifacts with embedded metadata and verify each against the original.
+    """[train extra] Export TFLite/ONNX artifacts with metadata, verified against the original.
 
     \b
     edgecls export runs/mini --int8
@@ -427,7 +427,7 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
 @click.option("--json", "json_path", type=types.OutputFile(), help="Write the results as JSON to PATH (- for stdout).")
 @click.option("--markdown", "markdown_path", type=types.OutputFile(), help="Write a Markdown table to PATH (- for stdout).")
 def bench(source, artifacts, data, labels_file, iterations, seconds, limit, device, json_path, markdown_path):
-    """Size, accuracy, agreement, latency, throughput, cold start and memory of every format.
+    """[train extra for a run] Size, accuracy, agreement, latency, cold start and memory of every format.
 
     \b
     edgecls bench runs/mini

@@ -16,7 +16,7 @@ class MjpegCamera:
     """Serves ``frames`` in a loop at ``fps``; ``stop()`` drops every client, ``start()`` comes back."""
 
     def __init__(self, frames, fps: float = 30.0):
-        self.jpegs = [cv2.imencode(".jpg", f)[1].tobytes() for f in frames]
+        self.frames = list(frames)
         self.fps, self.sent, self.connections = fps, 0, 0
         self.generation, self.port, self.clients = 0, 0, set()
         camera = self
@@ -34,7 +34,7 @@ class MjpegCamera:
                 self.end_headers()
                 try:
                     while camera.generation == generation:  # the scene goes on across connections
-                        jpg = camera.jpegs[camera.sent % len(camera.jpegs)]
+                        jpg = camera.encode(camera.sent)
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
                                          % len(jpg) + jpg + b"\r\n")
                         camera.sent += 1
@@ -48,6 +48,12 @@ class MjpegCamera:
 
         self._server_class, self._handler = Server, Handler
         self.start()
+
+    def encode(self, n: int) -> bytes:
+        """Frame ``n`` as JPEG, with its number stamped in a corner as cameras stamp the time."""
+        frame = self.frames[n % len(self.frames)].copy()
+        cv2.putText(frame, str(n), (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        return cv2.imencode(".jpg", frame)[1].tobytes()
 
     @property
     def url(self) -> str:

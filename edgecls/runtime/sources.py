@@ -180,8 +180,10 @@ class LatestFrame(Source):
 
     live = True
 
-    def __init__(self, name: str, opener, retries: int = 3, backoff: float = 0.5, fps: float = 0.0):
+    def __init__(self, name: str, opener, retries: int = 3, backoff: float = 0.5, fps: float = 0.0,
+                 may_be_file: bool = False):
         self.name, self.opener, self.retries, self.backoff, self.fps = name, opener, retries, backoff, fps
+        self.may_be_file = may_be_file  # a URL can serve a finite file; a camera cannot
         self.capture = opener()
         self.frame, self.frames_read, self.frames_taken, self.reconnects = None, 0, 0, 0
         self.first_digest: bytes | None = None
@@ -208,7 +210,7 @@ class LatestFrame(Source):
             ok, frame = self.capture.read()
             if not ok and failures == 0 and self._finished():
                 return self._end(None)
-            if ok and reopened and _digest(frame) == self.first_digest:
+            if ok and reopened and self.may_be_file and _digest(frame) == self.first_digest:
                 return self._end(None)  # the reopened stream restarted at frame 0: a file served again
             if not ok:
                 failures += 1
@@ -222,7 +224,7 @@ class LatestFrame(Source):
                 reopened = True
                 continue
             failures = 0
-            if self.first_digest is None:
+            if self.first_digest is None and frame.std() > 0:  # a uniform warm-up frame proves nothing
                 self.first_digest = _digest(frame)
             with self.cond:
                 if reopened:
@@ -296,7 +298,7 @@ def open_source(spec: str) -> Source:
         if not cap.isOpened():
             raise EdgeclsError(f"cannot open stream {spec}")
         return LatestFrame(spec, lambda c=[cap]: c.pop() if c else cv2.VideoCapture(spec),
-                           fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0))
+                           fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0), may_be_file=True)
     path = Path(spec)
     if not path.exists():
         raise EdgeclsError(f"source not found: {spec} (give a camera index, a stream URL, a video, an image or a folder)")

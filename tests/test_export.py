@@ -28,7 +28,7 @@ def test_metadata_round_trips(exported, trained_run):
         meta = read_metadata(exported / name)
         assert meta["labels"] == (trained_run / "labels.txt").read_text().split("\n")[:10]
         assert meta["input"] == {"height": 28, "width": 28, "channels": 1, "color": "GRAY", "dtype": "uint8",
-                                 "resize": "stretch"}
+                                 "resize": "crop"}  # 28x28 images at the model's own aspect: crop frames
         assert meta["source_sha256"] == sha and meta["dataset"] == "fashion-mnist-mini"
         assert abs(meta["original_accuracy"] - accuracy) < 1e-6
 

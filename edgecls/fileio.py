@@ -170,7 +170,12 @@ def discard_staging(staging: str | os.PathLike) -> None:
     """Remove a staging folder after a failure, and the empty parents made for it."""
     staging = Path(staging)
     shutil.rmtree(staging, ignore_errors=True)
-    for folder in reversed(_CREATED.pop(staging, [])):
+    remove_empty(_CREATED.pop(staging, []))
+
+
+def remove_empty(made: list[Path]) -> None:
+    """Remove the folders :func:`make_parents` made (innermost first), as far as they are empty."""
+    for folder in reversed(made):
         try:
             folder.rmdir()
         except OSError:

@@ -97,10 +97,22 @@ def parse_metadata(raw: bytes | str | None, path) -> dict | None:
 
 
 def read_metadata(path: str | os.PathLike) -> dict | None:
-    """Embedded metadata of a TFLite or ONNX artifact, or None when it has none."""
-    from edgecls.runtime.backends import open_backend
+    """Embedded metadata of a TFLite or ONNX artifact, or None when it has none.
 
-    return open_backend(path, artifact_kind(path)).metadata
+    A TFLite file's metadata is read from its flatbuffer alone (no interpreter is built); an
+    ONNX file's through ONNX Runtime, which owns that format.
+    """
+    if artifact_kind(path) == "onnx":
+        from edgecls.runtime.backends import open_backend
+
+        return open_backend(path, "onnx").metadata
+    try:
+        raw = tflite_metadata_entry(Path(path).read_bytes())
+    except EdgeclsError:
+        raise
+    except Exception as exc:  # a malformed flatbuffer
+        raise EdgeclsError(f"{path}: corrupt or truncated TFLite model ({first_line(exc, 160)})") from exc
+    return parse_metadata(raw, path)
 
 
 def make_metadata(*, labels, height, width, channels, color, resize="stretch", dtype="uint8",

@@ -100,11 +100,7 @@ class RunDir:
         if self.unfinished():
             return
         shutil.rmtree(self.staging, ignore_errors=True)
-        for folder in reversed(getattr(self, "_made", [])):
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        fileio.remove_empty(getattr(self, "_made", []))
 
     def publish(self) -> Path:
         """Write the manifest, drop the checkpoint and put the staged run in place, in one rename."""

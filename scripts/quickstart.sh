@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole story on the embedded sample dataset: set up, train, export (int8 included),
 # benchmark, and run the classifier headless on a short video made from test images.
+# QUICKSTART_RUN=DIR puts the run elsewhere (the README test uses a temporary folder).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 source scripts/setup-venv.sh
 export TF_CPP_MIN_LOG_LEVEL=2
-RUN=runs/quickstart
+RUN="${QUICKSTART_RUN:-runs/quickstart}"
 start=$(date +%s)
 edgecls train --data fashion-mnist-mini --out "$RUN" --overwrite
 edgecls export "$RUN" --int8

@@ -27,22 +27,30 @@ def image(sample_run):
     return load_dataset("fashion-mnist-mini").x_test[:1]
 
 
+@pytest.fixture(scope="module")
+def keras_probs(sample_run, image):
+    """The original model's answer on the timed image: what every timed call must still return."""
+    import keras
+
+    return keras.models.load_model(sample_run / "model.keras").predict(image, verbose=0)
+
+
 @pytest.mark.parametrize("artifact", FILENAMES)
-def test_artifact_latency(benchmark, sample_run, image, artifact):
+def test_artifact_latency(benchmark, sample_run, image, keras_probs, artifact):
     from edgecls.runtime import Classifier
 
     clf = Classifier(sample_run / "export" / artifact, threads=1)
     benchmark.extra_info["artifact"] = artifact
     probs = benchmark(clf.predict, image)
-    assert probs.shape == (1, 10)
+    assert probs.argmax() == keras_probs.argmax() and np.abs(probs - keras_probs).max() < 0.1  # int8 within 0.1
 
 
-def test_keras_per_frame_latency(benchmark, sample_run, image):
+def test_keras_per_frame_latency(benchmark, sample_run, image, keras_probs):
     import keras
 
     model = keras.models.load_model(sample_run / "model.keras")
     probs = benchmark.pedantic(lambda: model(image, training=False), rounds=50, warmup_rounds=5)
-    assert probs.shape == (1, 10)
+    assert np.allclose(np.asarray(probs), keras_probs, atol=1e-5)
 
 
 def test_ratio_gates(sample_run, image):

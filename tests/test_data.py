@@ -122,3 +122,12 @@ def test_split_is_deterministic_stratified_and_disjoint(sample):
 def test_val_split_never_touches_test(sample):
     ds = load_dataset("fashion-mnist-mini", val_split=0.2, seed=3)
     assert len(ds.y_val) == 1200 and np.array_equal(ds.x_test, sample.x_test)
+
+
+def test_val_split_follows_the_seed(sample):
+    """24: the validation split carved from train is a function of --seed (same seed, same split)."""
+    a = load_dataset("fashion-mnist-mini", val_split=0.1, seed=3)
+    b = load_dataset("fashion-mnist-mini", val_split=0.1, seed=3)
+    c = load_dataset("fashion-mnist-mini", val_split=0.1, seed=4)
+    assert np.array_equal(a.x_val, b.x_val) and not np.array_equal(a.x_val, c.x_val)
+    assert a.split["seed"] == 3 and c.split["seed"] == 4

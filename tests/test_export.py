@@ -144,3 +144,13 @@ def test_export_rejects_corrupt_model_and_missing_labels(tmp_path, trained_run, 
     np.savez(rgb, x_train=x, y_train=np.arange(40) % 10, x_test=x[:10], y_test=np.arange(10))
     proc = run_cli("export", str(trained_run), "--data", str(rgb), "--out", str(tmp_path / "o2"))
     assert proc.returncode == 2 and "(28, 28, 3) images but the model takes (28, 28, 1)" in proc.stderr
+
+
+def test_calibration_sample_is_stratified(trained_run):
+    """24.2: the int8 calibration images are a class-stratified sample of train (10 of each of 10 classes)."""
+    from edgecls.export.exporter import prepare
+    from edgecls.toolkit.rundir import resolve_source
+
+    job = prepare(resolve_source(str(trained_run), None, None), 100)
+    label_of = {image.tobytes(): int(y) for image, y in zip(job.dataset.x_train, job.dataset.y_train)}
+    assert np.bincount([label_of[image.tobytes()] for image in job.calib], minlength=10).tolist() == [10] * 10

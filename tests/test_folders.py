@@ -234,3 +234,37 @@ def test_evaluate_reproduces_a_folder_runs_own_split_and_decoding(tmp_path, samp
     trained, again = (json.loads(p.read_text()) for p in (out / "metrics.json", out / "eval-test" / "metrics.json"))
     assert again["samples"] == trained["samples"] and again["accuracy"] == trained["accuracy"]
     assert again["confusion_matrix"] == trained["confusion_matrix"]
+
+
+@pytest.mark.parametrize("mode", ["crop", "pad"])
+def test_resize_mode_goes_from_training_to_the_runtime(tmp_path, sample, mode):
+    """24.2: a crop- and a pad-trained folder model on wide photos: the mode is in config.json, in the
+    artifact's metadata and in the runtime, whose answers equal Keras' on pixels fitted that way."""
+    import keras
+
+    from edgecls.runtime import Classifier, read_metadata
+    from edgecls.runtime.preprocess import to_model_input
+
+    root = tmp_path / "wide"
+    x = np.concatenate([sample.x_train, sample.x_val])
+    y = np.concatenate([sample.y_train, sample.y_val])
+    for name in CLASSES:
+        (root / name).mkdir(parents=True)
+        for n, i in enumerate(np.flatnonzero(y == sample.class_names.index(name))[:20]):
+            cv2.imwrite(str(root / name / f"{n}.png"), cv2.resize(x[i], (56, 28)))  # twice as wide as tall
+    run = tmp_path / "run"
+    run_cli("train", "--data", str(root), "--image-size", "16", "--channels", "1", "--resize", mode, "--epochs", "1",
+            "--out", str(run), check=True)
+    assert json.loads((run / "config.json").read_text())["resize"] == mode
+    run_cli("export", str(run), "--formats", "tflite-fp32", "--min-agreement", "0", "--max-drop", "100",
+            "--max-class-drop", "100", check=True)
+    artifact = run / "export" / "model_fp32.tflite"
+    assert read_metadata(artifact)["input"]["resize"] == mode
+    clf = Classifier(artifact)
+    assert clf.resize == mode
+    frames = [cv2.imread(str(p)) for p in sorted(root.rglob("*.png"))[::7]]
+    keras_model = keras.models.load_model(run / "model.keras", compile=False)
+    fitted = np.stack([to_model_input(f, 16, 16, "GRAY", mode) for f in frames])  # as this test asked for it
+    want = keras_model.predict(fitted, verbose=0)
+    got = np.stack([clf.predict(clf.preprocess(f))[0] for f in frames])
+    assert np.abs(got - want).max() < 1e-4

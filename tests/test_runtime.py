@@ -67,13 +67,20 @@ def test_quantization_helpers():
     assert dequantize_output(np.array([-128, 127], np.int8), 1 / 256, -128).tolist() == [0.0, 255 / 256]
 
 
-def test_classify_and_batch(exported, sample):
-    clf = Classifier(exported / "model_int8.tflite", threads=1)
+def test_classify_and_batch(exported, sample, trained_run):
+    """classify and classify_batch give Keras' own top 3 (labels and probabilities) on BGR frames."""
+    import keras
+
+    clf = Classifier(exported / "model_fp32.tflite", threads=1)
     frames = [np.repeat(img, 3, axis=2) for img in sample.x_test[:5]]
     single = [clf.classify(f, top_k=3) for f in frames]
     assert clf.classify_batch(frames, top_k=3) == single
-    labels, scores = zip(*single[0])
-    assert len(labels) == 3 and all(l in clf.labels for l in labels) and scores[0] >= scores[1] >= scores[2]
+    probs = keras.models.load_model(trained_run / "model.keras", compile=False).predict(sample.x_test[:5], verbose=0)
+    labels = (trained_run / "labels.txt").read_text().splitlines()
+    for got, p in zip(single, probs):
+        best = np.argsort(-p)[:3]
+        assert [label for label, _ in got] == [labels[i] for i in best]
+        assert [score for _, score in got] == pytest.approx(p[best].tolist(), abs=1e-5)
     assert clf.supports_batch
 
 
@@ -240,3 +247,21 @@ def test_model_without_metadata_needs_explicit_arguments(tmp_path, exported, sam
     assert clf.labels == [] and clf.classify(sample.x_test[0])[0][0].isdigit()
     clf = Classifier(tmp_path / "bare.onnx", labels=list("abcdefghij"), input_size=(28, 28))
     assert clf.classify(sample.x_test[0])[0][0] in "abcdefghij"
+
+
+def test_smooth_and_threshold_against_numpy(exported, video, tmp_path):
+    """24.2: --smooth 3 answers the mean of the last 3 frames' probabilities (numpy is the oracle, fed the
+    classifier's own per-frame probabilities) and --threshold names an unsure mean ``unknown``."""
+    clf = Classifier(exported / "model_fp32.tflite", threads=1)
+    out = tmp_path / "smooth.jsonl"
+    with open_source(str(video)) as src:
+        run_stream(clf, src, RunOptions(headless=True, smooth=3, threshold=0.6, max_frames=20, jsonl=str(out)))
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    capture = cv2.VideoCapture(str(video))
+    probs = np.stack([clf.predict(clf.preprocess(capture.read()[1]))[0] for _ in range(20)])
+    smoothed = [probs[max(0, i - 2) : i + 1].mean(axis=0) for i in range(20)]
+    want = [["unknown" if s.max() < 0.6 else clf.labels[int(s.argmax())], s.max()] for s in smoothed]
+    assert [r["top_k"][0][0] for r in records] == [label for label, _ in want]
+    assert [r["top_k"][0][1] for r in records] == pytest.approx([score for _, score in want], abs=1e-5)
+    assert any(s.argmax() != p.argmax() for s, p in zip(smoothed, probs))  # smoothing changed some answers
+    assert 0 < sum(label == "unknown" for label, _ in want) < 20  # and the threshold some others

@@ -162,3 +162,30 @@ def test_resume_after_kill_9_continues_exactly(tmp_path, sample):
     assert (tmp_path / "straight" / "history.csv").read_text().split("\n")[1:] != []
     rows = lambda run: [r.split(",")[:5] for r in (tmp_path / run / "history.csv").read_text().splitlines()]
     assert rows("straight") == rows("killed")  # the same losses, epoch by epoch
+
+
+def test_early_stopping_restores_the_best_epoch(tmp_path, sample):
+    """24.2: with early stopping the saved model is the best epoch's, not the last one's.
+
+    The validation labels are shifted by one class, so the better the model learns, the worse its
+    validation loss: training must stop early and keep the first epoch. Keras is the oracle:
+    model.keras, loaded by Keras, has on the validation set exactly the loss that history.csv
+    recorded for the best epoch (no label smoothing: plain cross-entropy), not the last one's.
+    """
+    import keras
+
+    data = tiny_npz(tmp_path / "tiny.npz", sample, per_class=40)
+    arrays = dict(np.load(data))
+    x_val, y_val = arrays["x_test"][:60], (arrays["y_test"][:60] + 1) % 10
+    np.savez(data, **arrays, x_val=x_val, y_val=y_val)
+    out = tmp_path / "run"
+    run_cli("train", "--data", str(data), "--epochs", "10", "--patience", "2", "--label-smoothing", "0",
+            "--no-augment", "--out", str(out), check=True)
+    history = list(csv.DictReader((out / "history.csv").open()))
+    best = json.loads((out / "metrics.json").read_text())["best_epoch"]
+    val_loss = [float(row["val_loss"]) for row in history]
+    assert best == 1 + int(np.argmin(val_loss)) and len(val_loss) == best + 2 < 10, val_loss  # stopped early
+    model = keras.models.load_model(out / "model.keras", compile=False)
+    probs = model.predict(x_val[..., None], verbose=0)
+    loss = float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y_val, probs)))
+    assert loss == pytest.approx(val_loss[best - 1], rel=1e-4) and loss != pytest.approx(val_loss[-1], rel=1e-4)

@@ -391,6 +391,8 @@ def test_interrupted_overwrite_keeps_the_previous_run_whole(tmp_path, trained_ru
     assert export.returncode == 0, export.stderr  # the old model with its own labels
     proc = run_cli("train", "--data", str(data), "--epochs", "1", "--out", str(run))
     assert proc.returncode == 2 and "unfinished run" in proc.stderr
+    run_cli("train", "--data", str(data), "--epochs", "1", "--out", str(run), "--overwrite", check=True)
+    assert len((run / "labels.txt").read_text().splitlines()) == 5  # --overwrite: the new run, once it is done
 
 
 def test_failed_gate_never_replaces_a_working_export(tmp_path, trained_run, exported):

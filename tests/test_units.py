@@ -85,3 +85,27 @@ def test_fine_tuning_phase_plan():
     assert [(p["epochs"], p["lr"], p["trainable"]) for p in pretrained] == [(10, 1e-3, 0), (5, 1e-4, 1)]
     frozen = plan_phases(model, TrainConfig(epochs=10, weights="imagenet", freeze_backbone=True))
     assert [p["trainable"] for p in frozen] == [0]
+
+
+def test_fine_tuning_unfreezes_the_top_layers_but_never_batchnorm():
+    """24.2: phase 2 trains the top N backbone layers; BatchNorm layers among them stay frozen, so
+    their moving statistics keep the pretrained values (Keras' own fine-tuning advice)."""
+    import keras
+    import numpy as np
+
+    from edgecls.toolkit.train import TrainConfig, _set_trainable
+
+    layers = [keras.layers.Dense(4), keras.layers.BatchNormalization(), keras.layers.Dense(4),
+              keras.layers.BatchNormalization(), keras.layers.Dense(4)]
+    inner = keras.Sequential([keras.Input((8,)), *layers], name="backbone")
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inner(inputs)))
+    cfg = TrainConfig(weights="imagenet")
+    _set_trainable(model, cfg, 0)
+    assert [layer.trainable for layer in layers] == [False] * 5
+    _set_trainable(model, cfg, 3)  # the top three: Dense, BatchNorm, Dense
+    assert [layer.trainable for layer in layers] == [False, False, True, False, True]
+    moving = layers[3].moving_mean.numpy().copy()
+    model.compile("sgd", "mse")
+    model.fit(np.random.default_rng(0).normal(5, 1, (32, 8)), np.zeros((32, 2)), epochs=1, verbose=0)
+    assert np.array_equal(layers[3].moving_mean.numpy(), moving)  # inference mode: statistics untouched

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgecls.errors import EdgeclsError
+
 
 def compare(reference: np.ndarray, probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
     """Accuracy, its delta vs the reference, top-1 agreement, probability differences, worst class.
 
     ``reference`` and ``probs`` are (N, classes) probabilities of the original model and of
-    the artifact on the same N images; ``labels`` are the true classes.
+    the artifact on the same N images; ``labels`` are the true classes. No images, no verdict:
+    an empty set is an error, never a pass.
     """
+    if len(labels) == 0:
+        raise EdgeclsError("no labelled images to compare the artifact with the original on")
     pred, ref_pred = probs.argmax(1), reference.argmax(1)
     accuracy = float((pred == labels).mean())
     ref_accuracy = float((ref_pred == labels).mean())
@@ -20,17 +25,17 @@ def compare(reference: np.ndarray, probs: np.ndarray, labels: np.ndarray, class_
         sel = labels == c
         if sel.any():
             per_class[name] = round(100 * float((pred[sel] == c).mean() - (ref_pred[sel] == c).mean()), 3)
-    worst = min(per_class, key=per_class.get) if per_class else None
+    worst = min(per_class, key=per_class.get)
     return {
         "samples": int(len(labels)),
         "accuracy": accuracy,
         "accuracy_delta_points": round(100 * (accuracy - ref_accuracy), 3),
         "agreement": float((pred == ref_pred).mean()),
-        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
-        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
         "per_class_delta_points": per_class,
         "worst_class": worst,
-        "worst_class_delta_points": per_class.get(worst) if worst else None,
+        "worst_class_delta_points": per_class[worst],
     }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecls.errors import EdgeclsError, clean_text
+from edgecls.runtime import postprocess
 from edgecls.runtime.backends import open_backend
 from edgecls.runtime.metadata import RESIZE_MODES, artifact_kind
 from edgecls.runtime.preprocess import to_model_input
@@ -103,13 +104,9 @@ class Classifier:
             pixels = pixels.transpose(0, 3, 1, 2)
         return self.backend.run(np.ascontiguousarray(pixels))
 
-    def label(self, index: int) -> str:
-        return self.labels[index] if index < len(self.labels) else str(index)
-
     def top_k(self, probs: np.ndarray, k: int = 1) -> list[tuple[str, float]]:
-        """The k best (label, score) pairs of one probability vector."""
-        order = np.argsort(-probs, kind="stable")[:k]  # ties: the lowest index first, as argmax
-        return [(self.label(int(i)), float(probs[i])) for i in order]
+        """The k best (label, score) pairs of one probability vector (ties: the lower index, as argmax)."""
+        return postprocess.top_k(probs, k, self.labels)
 
     def classify(self, frame: np.ndarray, top_k: int = 1) -> list[tuple[str, float]]:
         """Classify one OpenCV frame; scores are probabilities."""

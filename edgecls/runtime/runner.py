@@ -27,6 +27,7 @@ import numpy as np
 
 from edgecls import console
 from edgecls.errors import EdgeclsError, clean_text
+from edgecls.runtime import postprocess
 from edgecls.runtime.preprocess import resize
 from edgecls.runtime.stats import Reservoir
 
@@ -166,7 +167,7 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
     opts = opts or RunOptions()
     if opts.smooth < 1 or opts.top_k < 1:
         raise EdgeclsError("--smooth and --top-k must be at least 1")
-    history = collections.deque(maxlen=opts.smooth)
+    smoother = postprocess.Smoother(opts.smooth)
     stats = {k: Reservoir() for k in ("preprocess", "inference", "postprocess", "total")}
     outputs = _Outputs(opts, getattr(source, "fps", 0.0), live=source.live)
     frames, start, fps, end = 0, time.perf_counter(), 0.0, "end of stream"
@@ -183,11 +184,7 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
             t1 = time.perf_counter()
             probs = clf.predict(pixels)[0]
             t2 = time.perf_counter()
-            history.append(probs)
-            scores = np.mean(history, axis=0) if opts.smooth > 1 else probs
-            top = clf.top_k(scores, opts.top_k)
-            if top[0][1] < opts.threshold:
-                top = [("unknown", top[0][1])] + top[1:]
+            top = postprocess.answer(clf.top_k(smoother.update(probs), opts.top_k), opts.threshold)
             t3 = time.perf_counter()
             for key, value in zip(stats, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
                 stats[key].add(value * 1e3)

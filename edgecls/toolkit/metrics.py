@@ -65,7 +65,7 @@ def classification_report(y_true, probs, class_names, loss: float | None = None)
 
 def cross_entropy(y_true: np.ndarray, probs: np.ndarray) -> float:
     """Mean categorical cross-entropy of integer labels under predicted probabilities."""
-    p = np.clip(np.asarray(probs, dtype=np.float64)[np.arange(len(y_true)), y_true], 1e-7, 1.0)
+    p = np.maximum(np.asarray(probs, dtype=np.float64)[np.arange(len(y_true)), y_true], 1e-7)
     return float(-np.log(p).mean())
 
 

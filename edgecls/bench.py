@@ -175,20 +175,28 @@ def bench_artifact(path: str, *, data: str | None = None, iterations: int = 300,
 
 def bench(source: str, *, artifacts: list[str] | None = None, data: str | None = None, labels: str | None = None,
           iterations: int = 300, seconds: float = 2.0, batch: int = 32, device: str = "cpu", limit: int | None = None,
-          include_original: bool = True) -> dict:
-    """Benchmark the run's original model and its exported artifacts (or the given ones)."""
+          include_original: bool = True, contract=None) -> dict:
+    """Benchmark the run's original model and its exported artifacts (or the given ones).
+
+    A model file trained elsewhere gets its input contract declared (``contract``) or measured.
+    """
+    from edgecls.toolkit.contract import adopt
     from edgecls.toolkit.evaluate import predict
     from edgecls.toolkit.modelfile import load_model
     from edgecls.toolkit.rundir import resolve_source
 
-    src = resolve_source(source, labels, data)
+    src = resolve_source(source, labels, data, contract)
     paths = _artifact_paths(src, artifacts, source)
+    model = load_model(str(src.model_path))
+    src.fit_options(model)
     ds = src.load()
     x, y = _test_images(ds, limit)
     notes: list[str] = []
     providers = _providers(device, notes)
     cores = os.cpu_count() or 1
-    model = load_model(str(src.model_path))
+    if src.foreign:  # measured like export does, so the reference is the model under its own contract
+        model, _, line = adopt(model, src.contract, ds, src.options.get("seed", 0))
+        console.info(line)
     if tuple(model.input_shape[1:]) != ds.image_shape:
         raise EdgeclsError(f"--data {ds.name} has {ds.image_shape} images but the model takes {tuple(model.input_shape[1:])}")
     reference = predict(model, x)

@@ -110,6 +110,32 @@ DATA_HELP = ("Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifa
              "IDX files, or a folder of images (class sub-folders, train/val/test, or label.N.jpg files).")
 
 
+def contract_options(command):
+    """The options that declare how a model trained elsewhere wants its pixels (issue: its input contract)."""
+    options = [
+        click.option("--input-range", type=click.Choice(["0,255", "0,1", "-1,1", "torch", "caffe"]),
+                     help="A model from elsewhere: the pixel scale it was trained on (default: measured on --data)."),
+        click.option("--mean", type=types.Floats(), help="Per-channel mean in 0..255 units (instead of --input-range)."),
+        click.option("--std", type=types.Floats(positive=True), help="Per-channel std in 0..255 units."),
+        click.option("--color", type=click.Choice(["rgb", "bgr"]), help="Channel order the model was trained on."),
+        click.option("--invert", is_flag=True, help="The model was trained on 255 - pixels (ink on paper)."),
+        click.option("--output", "output_kind", type=click.Choice(["probabilities", "logits"]),
+                     help="What the model ends in (default: told by its outputs)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _contract(input_range, mean, std, color, invert, output_kind):
+    """The declared InputContract, or None (measure it) when no contract option was given."""
+    if not (input_range or mean or std or color or invert or output_kind):
+        return None
+    from edgecls.toolkit.contract import InputContract
+
+    return InputContract.from_options(input_range, mean, std, color, invert, output_kind)
+
+
 @main.command()
 @click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
 @click.option("--data-dir", type=types.EXISTING_DIR, help="Where local copies of built-in datasets are.")
@@ -185,7 +211,8 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
 @click.option("--data-dir", type=types.EXISTING_DIR)
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--out", type=types.OUT_DIR, help="Where to write metrics.json and plots (default: beside the model, eval-SPLIT/).")
-def evaluate(model_path, data, data_dir, split, out):
+@contract_options
+def evaluate(model_path, data, data_dir, split, out, **contract):
     """[train extra] Metrics, confusion matrix and plots of a run or a .keras model.
 
     \b
@@ -197,7 +224,8 @@ def evaluate(model_path, data, data_dir, split, out):
 
     folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path) or "."
     out = out or os.path.join(folder, f"eval-{split}")
-    report = evaluate_model(model_path, data=data, out=out, split=split, data_dir=data_dir)
+    report = evaluate_model(model_path, data=data, out=out, split=split, data_dir=data_dir,
+                            contract=_contract(**contract))
     from edgecls.toolkit.metrics import format_report
 
     click.echo(format_report(report))
@@ -286,13 +314,17 @@ def _format_names() -> list[str]:
               help="Gate: max accuracy drop of any one class, points.")
 @click.option("--keep-saved-model", is_flag=True, help="Keep the intermediate SavedModel.")
 @click.option("--out", type=types.OUT_DIR, help="Output folder (default: SOURCE/export).")
+@contract_options
 def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, min_agreement, max_class_drop,
-           keep_saved_model, out):
+           keep_saved_model, out, **contract):
     """[train extra] Export TFLite/ONNX artifacts with metadata, verified against the original.
 
     \b
     edgecls export runs/mini --int8
     edgecls export model.keras --labels labels.txt --data fashion-mnist --formats tflite-int8
+    edgecls export my_cnn.h5 --labels labels.txt --data fashion-mnist --int8 --input-range 0,1
+    A model trained elsewhere (.keras or .h5) gets its input contract measured on --data (or declared
+    with --input-range/--mean/--std/--color/--invert/--output); every artifact still takes raw pixels.
     Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement, --max-class-drop); the
     failed candidate is kept in export.failed/ and the previous export is left as it was.
     Conversion runs on Keras' TensorFlow backend whatever KERAS_BACKEND says (a model trained on
@@ -307,7 +339,7 @@ def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, 
 
     report = export_model(source, out=out, formats=formats, int8=int8, io_dtype=io_dtype, calib=calib,
                           labels=labels_file, data=data, max_drop=max_drop, min_agreement=min_agreement,
-                          max_class_drop=max_class_drop,
+                          max_class_drop=max_class_drop, contract=_contract(**contract),
                           keep_saved_model=keep_saved_model)
     click.echo(f"all {len(report['artifacts'])} artifacts passed the parity gate")
 
@@ -426,7 +458,9 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
 @click.option("--json", "json_path", type=types.OutputFile(), help="Write the results as JSON to PATH (- for stdout).")
 @click.option("--markdown", "markdown_path", type=types.OutputFile(), help="Write a Markdown table to PATH (- for stdout).")
-def bench(source, artifacts, data, labels_file, iterations, seconds, limit, device, json_path, markdown_path):
+@contract_options
+def bench(source, artifacts, data, labels_file, iterations, seconds, limit, device, json_path, markdown_path,
+          **contract):
     """[train extra for a run] Size, accuracy, agreement, latency, cold start and memory of every format.
 
     \b
@@ -444,7 +478,8 @@ def bench(source, artifacts, data, labels_file, iterations, seconds, limit, devi
     else:
         _import_keras()
         result = run_bench(source, artifacts=list(artifacts) or None, data=data, labels=labels_file,
-                           iterations=iterations, seconds=seconds, limit=limit, device=device)
+                           iterations=iterations, seconds=seconds, limit=limit, device=device,
+                           contract=_contract(**contract))
     for path, text in ((json_path, json.dumps(result, indent=2)), (markdown_path, format_markdown(result))):
         if path == "-":
             click.echo(text)

@@ -47,6 +47,30 @@ class Ratios(click.ParamType):
         return ratios
 
 
+class Floats(click.ParamType):
+    """One or three finite numbers, comma-separated (a per-channel mean or std), e.g. 123.7,116.3,103.5.
+
+    ``positive`` refuses zero and negatives (a standard deviation divides).
+    """
+
+    name = "N[,N,N]"
+
+    def __init__(self, positive: bool = False):
+        self.positive = positive
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            numbers = tuple(float(v) for v in str(value).split(","))
+        except ValueError:
+            numbers = ()
+        if len(numbers) not in (1, 3) or not all(math.isfinite(n) and (n > 0 or not self.positive) for n in numbers):
+            kind = "positive numbers" if self.positive else "numbers"
+            self.fail(f"{value!r} must be one or three {kind}, comma-separated.", param, ctx)
+        return numbers
+
+
 class Shape(click.ParamType):
     """``HxWxC`` with C 1 or 3, e.g. 28x28x1."""
 

@@ -56,6 +56,14 @@ def select_formats(formats: list[str] | None, int8: bool) -> list[Artifact]:
     return [ARTIFACTS[f] for f in formats]
 
 
+def _layers(model):
+    """Every layer, those of nested models too (a wrapped foreign model is one layer of its wrapper)."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
+
+
 def _check_model(model, source, ds) -> None:
     import keras
 
@@ -68,7 +76,7 @@ def _check_model(model, source, ds) -> None:
     if classes != len(source.labels) or classes != ds.num_classes:
         raise EdgeclsError(f"class count mismatch: model {classes}, labels {len(source.labels)}, "
                            f"data {ds.name} {ds.num_classes}")
-    custom = [layer.name for layer in model.layers if not type(layer).__module__.startswith("keras.")
+    custom = [layer.name for layer in _layers(model) if not type(layer).__module__.startswith("keras.")
               or isinstance(layer, keras.layers.Lambda)]
     if custom:
         raise EdgeclsError(f"unsupported layer(s) for export: {', '.join(custom)} (custom or Lambda layers "
@@ -77,6 +85,7 @@ def _check_model(model, source, ds) -> None:
 
 def prepare(source, calib: int) -> Job:
     """Load the model and its data, check they fit, predict the reference on the test split."""
+    from edgecls.toolkit.contract import adopt
     from edgecls.toolkit.data import stratified_sample
     from edgecls.toolkit.evaluate import predict
     from edgecls.toolkit.modelfile import load_model
@@ -84,7 +93,13 @@ def prepare(source, calib: int) -> Job:
     from edgecls.toolkit.rundir import sha256
 
     model = float32_model(load_model(str(source.model_path)))  # no half-precision casts in any artifact
+    source.fit_options(model)
     ds = source.load()
+    contract = {}
+    if source.foreign:  # raw pixels in, probabilities out, like every edgecls model
+        model, adopted, line = adopt(model, source.contract, ds, source.options.get("seed", 0))
+        console.info(line)
+        contract = {"input_contract": adopted.record()}
     _check_model(model, source, ds)
     if len(ds.y_test) == 0:
         raise EdgeclsError(f"{ds.name} has no test images to verify the export on")
@@ -93,7 +108,8 @@ def prepare(source, calib: int) -> Job:
     reference = predict(model, ds.x_test)
     provenance = {"source_sha256": sha256(source.model_path), "dataset": ds.name,
                   "original_accuracy": round(float((reference.argmax(1) == ds.y_test).mean()), 6),
-                  "edgecls_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                  "edgecls_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  **contract}
     return Job(source, model, ds, calib_x, reference, provenance)
 
 
@@ -196,8 +212,12 @@ def _gate_error(rows: list[dict], failed_dir: Path) -> GateError:
 def export_model(source: str, *, out: str | None = None, formats: list[str] | None = None, int8: bool = False,
                  io_dtype: str = "uint8", calib: int = 500, labels: str | None = None, data: str | None = None,
                  max_drop: float = 1.0, min_agreement: float = 0.99, max_class_drop: float = 5.0,
-                 keep_saved_model: bool = False, threads: int | None = None) -> dict:
-    """Build, verify and publish; raise GateError (exit 3) if any artifact fails the gate."""
+                 keep_saved_model: bool = False, threads: int | None = None, contract=None) -> dict:
+    """Build, verify and publish; raise GateError (exit 3) if any artifact fails the gate.
+
+    ``contract`` (an :class:`~edgecls.toolkit.contract.InputContract`) declares how a model
+    trained elsewhere wants its pixels; without it that contract is measured on the data.
+    """
     import keras
 
     from edgecls.toolkit.rundir import resolve_source
@@ -210,7 +230,7 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
         raise EdgeclsError(f"io_dtype must be uint8 or int8, got {io_dtype}")
     if calib < 1:
         raise EdgeclsError("calib must be at least 1: int8 needs calibration images")
-    src = resolve_source(source, labels, data)
+    src = resolve_source(source, labels, data, contract)
     dest = Path(out) if out else src.default_export
     job = prepare(src, calib)
     staging = fileio.make_staging(dest)

@@ -22,13 +22,15 @@ VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 
 
 def float_input_twin(model):
-    """The same model (shared weights copied) taking float32 raw pixels instead of uint8."""
+    """The same model, its very layers reused, taking float32 raw pixels instead of uint8.
+
+    Reusing the layers (not rebuilding them from their config) also carries a SavedModel's
+    ``TFSMLayer``, which Keras refuses to deserialize in safe mode.
+    """
     import keras
 
     inp = keras.Input(model.input_shape[1:], dtype="float32", name="pixels")
-    twin = keras.models.clone_model(model, input_tensors=inp)
-    twin.set_weights(model.get_weights())
-    return twin
+    return keras.models.clone_model(model, input_tensors=inp, clone_function=lambda layer: layer)
 
 
 def write_saved_model(model, directory: Path) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecls import fileio
+from edgecls import console, fileio
 from edgecls.errors import EdgeclsError
 from edgecls.toolkit.metrics import classification_report, cross_entropy
 
@@ -65,8 +65,13 @@ def _resolve(model_path: str, data: str | None, data_dir: str | None):
 
 
 def evaluate_model(model_path: str, *, data: str | None = None, out: str, split: str = "test",
-                   data_dir: str | None = None) -> dict:
-    """Load a ``.keras`` model (or a run folder), check it fits the data, and evaluate it on ``split``."""
+                   data_dir: str | None = None, contract=None) -> dict:
+    """Load a ``.keras``/``.h5`` model (or a run folder), check it fits the data, and evaluate it on ``split``.
+
+    A model that is not from an edgecls run is evaluated under its input contract, declared
+    (``contract``) or measured on the training split.
+    """
+    from edgecls.toolkit.contract import adopt
     from edgecls.toolkit.data import load_dataset
     from edgecls.toolkit.modelfile import load_model
 
@@ -74,9 +79,13 @@ def evaluate_model(model_path: str, *, data: str | None = None, out: str, split:
     model = load_model(path)
     if not data:
         raise EdgeclsError(f"{path} is not in a run folder: pass --data to evaluate it")
-    _, h, _, c = model.input_shape
-    options = {"image_size": h, "channels": c} | options
+    if len(model.input_shape) == 4:
+        _, h, _, c = model.input_shape
+        options = {"image_size": h, "channels": c} | options
     ds = load_dataset(data, **options)
+    if labels is None:
+        model, _, line = adopt(model, contract, ds, options.get("seed", 0))
+        console.info(line)
     if tuple(model.input_shape[1:]) != ds.image_shape:
         raise EdgeclsError(f"{path} takes {tuple(model.input_shape[1:])} images, {ds.name} has {ds.image_shape}")
     if model.output_shape[-1] != ds.num_classes:

@@ -24,10 +24,16 @@ from edgecls.errors import EdgeclsError
 
 
 def sha256(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files (a SavedModel) by relative path and content, in order."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -136,8 +142,22 @@ class ModelSource:
     reproduce the run's split and decoding (seed, image size, resize mode ...).
     """
 
-    def __init__(self, model_path: Path, labels: list[str], data: str, options: dict, run: RunDir | None):
+    def __init__(self, model_path: Path, labels: list[str], data: str, options: dict, run: RunDir | None,
+                 contract=None):
         self.model_path, self.labels, self.data, self.options, self.run = model_path, labels, data, options, run
+        self.contract = contract  # a foreign model's declared InputContract (None: measure it)
+
+    @property
+    def foreign(self) -> bool:
+        """A model not from an edgecls run: its input contract is declared or measured, never assumed."""
+        return self.run is None
+
+    def fit_options(self, model) -> None:
+        """Decode image folders at the model's own size and channels (a bare model has no run config)."""
+        shape = tuple(model.input_shape[1:])
+        if self.foreign and len(shape) == 3 and shape[0] == shape[1]:
+            self.options.setdefault("image_size", int(shape[0]))
+            self.options.setdefault("channels", int(shape[2]))
 
     @property
     def resize(self) -> str:
@@ -153,13 +173,15 @@ class ModelSource:
         return load_dataset(self.data, **self.options)
 
 
-def resolve_source(source: str, labels_file: str | None, data: str | None) -> ModelSource:
+def resolve_source(source: str, labels_file: str | None, data: str | None, contract=None) -> ModelSource:
     """A run folder (model, labels and config checked to belong together) or a bare .keras file."""
     from edgecls.toolkit.data import dataset_options
 
+    from edgecls.toolkit.modelfile import is_saved_model
+
     path = Path(source)
     run, config = None, {}
-    if path.is_dir():
+    if path.is_dir() and not is_saved_model(path):
         run = RunDir(path)
         if labels_file is None:
             run.check()
@@ -167,16 +189,16 @@ def resolve_source(source: str, labels_file: str | None, data: str | None) -> Mo
             raise EdgeclsError(f"{path} has no {RunDir.MODEL}: is it a finished `edgecls train` run?")
         model_path, config = run.model, run.config()
         labels = fileio.read_labels(labels_file) if labels_file else run.labels()
-    elif path.is_file():
+    elif path.is_file() or is_saved_model(path):
         if labels_file is None:
             raise EdgeclsError(f"no labels for {path}: pass --labels FILE")
         model_path, labels = path, fileio.read_labels(labels_file)
     else:
-        raise EdgeclsError(f"not found: {path} (give a run directory or a .keras file)")
+        raise EdgeclsError(f"not found: {path} (give a run directory, a .keras/.h5 model file or a SavedModel folder)")
     data = data or config.get("data")
     if not data:
-        raise EdgeclsError("--data is needed to calibrate and verify a bare .keras model")
+        raise EdgeclsError("--data is needed to calibrate and verify a model file without its run")
     options = dataset_options(config)
     if data != config.get("data"):  # another dataset: keep only how images are decoded
         options = {k: v for k, v in options.items() if k in ("image_size", "channels", "resize", "seed")}
-    return ModelSource(model_path, labels, data, options, run)
+    return ModelSource(model_path, labels, data, options, run, contract)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import venv
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +69,20 @@ def tiny_npz(path: Path, sample, classes: int = 10, per_class: int = 30, test_pe
     np.savez(path, x_train=x_train[..., 0], y_train=y_train, x_test=x_test[..., 0], y_test=y_test,
              class_names=np.array(sample.class_names[:classes]))
     return path
+
+
+def client_python(requirement: str) -> Path:
+    """The python of a cached virtual environment holding only ``requirement`` (a client library such as
+    MediaPipe, which must not share the main environment), under ``$EDGECLS_TEST_VENVS`` (default
+    ``~/.cache/edgecls/test-venvs``). Skips the calling test, with the reason, where it cannot be installed."""
+    root = Path(os.environ.get("EDGECLS_TEST_VENVS", Path.home() / ".cache" / "edgecls" / "test-venvs"))
+    env_dir = root / requirement.replace("==", "-")
+    python = env_dir / "bin" / "python"
+    if not (env_dir / ".complete").is_file():
+        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+        proc = subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], capture_output=True, text=True,
+                              timeout=900)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot install {requirement} into its own environment: {proc.stderr.strip()[-300:]}")
+        (env_dir / ".complete").write_text(requirement + "\n")
+    return python

@@ -181,3 +181,23 @@ def test_saved_model_folder_and_evaluate_take_a_foreign_model(tmp_path, notebook
     run_cli("evaluate", str(case["model"]), "--data", str(case["data"]), "--out", str(tmp_path / "eval"), check=True)
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
+
+
+def test_a_folder_is_decoded_at_the_models_own_size(tmp_path, notebooks):
+    """A 28x28 RGB model exported with --data FOLDER of larger photos: decoded at 28x28, not the 224 default,
+    and the folder's alphabetical classes (blue, green, red) matched to the model's (red, green, blue) by name."""
+    case = notebooks["colour"]
+    folder = tmp_path / "photos"
+    for i, (image, label) in enumerate(zip(case["x_test"], case["y_test"])):
+        (folder / ["red", "green", "blue"][label]).mkdir(parents=True, exist_ok=True)
+        big = cv2.resize(image, (56, 56), interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(folder / ["red", "green", "blue"][label] / f"{i}.png"), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    proc = run_cli("export", str(case["model"]), "--labels", str(case["labels"]), "--data", str(folder),
+                   "--formats", "tflite-fp32", "--input-range", "0,1", "--out", str(tmp_path / "export"), check=True)
+    assert "input contract (declared): pixels 0..1" in proc.stderr
+    report = json.loads((tmp_path / "export" / "parity.json").read_text())
+    assert report["original_accuracy"] > 0.8  # classes matched by position instead: 36% (red and blue swapped)
+    from edgecls.runtime import read_metadata
+
+    meta = read_metadata(tmp_path / "export" / "model_fp32.tflite")
+    assert (meta["input"]["height"], meta["input"]["width"], meta["input"]["color"]) == (28, 28, "RGB")

@@ -27,7 +27,9 @@ def test_metadata_round_trips(exported, trained_run):
     for name in ARTIFACTS:
         meta = read_metadata(exported / name)
         assert meta["labels"] == (trained_run / "labels.txt").read_text().split("\n")[:10]
-        assert meta["input"] == {"height": 28, "width": 28, "channels": 1, "color": "GRAY", "dtype": "uint8",
+        rgb = name.endswith(".tflite")  # every .tflite takes RGB (the luma folded in), as MediaPipe feeds it
+        assert meta["input"] == {"height": 28, "width": 28, "channels": 3 if rgb else 1,
+                                 "color": "RGB" if rgb else "GRAY", "dtype": "uint8",
                                  "resize": "crop"}  # 28x28 images at the model's own aspect: crop frames
         assert meta["source_sha256"] == sha and meta["dataset"] == "fashion-mnist-mini"
         assert abs(meta["original_accuracy"] - accuracy) < 1e-6

@@ -7,6 +7,7 @@ A block may be preceded by an HTML comment (invisible on GitHub) that says how t
     before: COMMAND       run first (bash) or prepend (python)
     after: COMMAND        run last; an assertion about what the block made
     ctrl-c: PREFIX        the line starting with PREFIX is interrupted with SIGINT after its first epoch
+    python: REQUIREMENT   run this python block in a cached environment holding only REQUIREMENT
     skip: REASON          not run here, and why
     -->
 
@@ -30,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import client_python
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 FENCE = re.compile(r"(?:<!-- readme-test\n(?P<spec>.*?)-->\n)?```(?P<lang>\w+)\n(?P<body>.*?)```", re.S)
@@ -45,6 +48,7 @@ class Block:
     before: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
     ctrl_c: list[str] = field(default_factory=list)
+    python: str = ""
     skip: str = ""
 
     def text(self) -> str:
@@ -70,8 +74,8 @@ def parse(markdown: str) -> list[Block]:
                 block.replace[ast.literal_eval(sub[1])] = ast.literal_eval(sub[2])
             elif key in ("before", "after", "ctrl-c"):
                 getattr(block, key.replace("-", "_")).append(value)
-            elif key == "skip":
-                block.skip = value
+            elif key in ("skip", "python"):
+                setattr(block, key, value)
             elif raw.strip():
                 raise ValueError(f"README line {block.line}: unknown readme-test declaration {raw!r}")
         for old in block.replace:
@@ -130,7 +134,8 @@ def test_readme_block(block: Block, workdir: Path):
         pytest.skip(block.skip)
     if block.lang == "python":
         code = "\n".join([*block.before, block.text(), *block.after])
-        proc = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=shell_env(workdir), capture_output=True,
+        python = client_python(block.python) if block.python else sys.executable
+        proc = subprocess.run([str(python), "-c", code], cwd=workdir, env=shell_env(workdir), capture_output=True,
                               text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return

@@ -25,7 +25,7 @@ import numpy as np
 
 from edgecls import __version__, console, fileio
 from edgecls.errors import EdgeclsError, GateError, first_line
-from edgecls.export import onnx_export, parity, tflite
+from edgecls.export import onnx_export, parity, tflite, tflite_metadata
 from edgecls.export.artifacts import ARTIFACTS, Artifact, default_formats
 from edgecls.runtime.metadata import KEY, make_metadata
 
@@ -44,6 +44,15 @@ class Job:
     @property
     def original_accuracy(self) -> float:
         return self.provenance["original_accuracy"]
+
+    def input_channels(self, artifact: Artifact) -> int:
+        """Every .tflite takes RGB (what MediaPipe Tasks feeds; a GRAY model gets the luma folded in front);
+        ONNX keeps the model's own channels."""
+        return 3 if artifact.backend == "tflite" else self.dataset.image_shape[-1]
+
+    def calibration(self, artifact: Artifact) -> np.ndarray:
+        """The calibration images in the artifact's input channels (gray ones as three equal channels)."""
+        return np.repeat(self.calib, self.input_channels(artifact) // self.calib.shape[-1], axis=-1)
 
 
 def select_formats(formats: list[str] | None, int8: bool) -> list[Artifact]:
@@ -119,9 +128,14 @@ def _convert(artifact: Artifact, job: Job, staging: Path, io_dtype: str) -> Path
     if artifact.backend == "tflite":
         saved = staging / ("saved_model_int8" if artifact.int8 else "saved_model")
         if not saved.exists():
-            model = tflite.float_input_twin(job.model) if artifact.int8 else job.model
+            model = job.model
+            if job.dataset.image_shape[-1] == 1:
+                model = tflite.rgb_input_twin(model)
+            elif artifact.int8:
+                model = tflite.float_input_twin(model)
             tflite.write_saved_model(model, saved)
-        out.write_bytes(tflite.convert(saved, artifact.quantization, calib=job.calib, io_dtype=io_dtype))
+        out.write_bytes(tflite.convert(saved, artifact.quantization, calib=job.calibration(artifact),
+                                       io_dtype=io_dtype))
         return out
     fp32 = staging / ARTIFACTS["onnx-fp32"].filename
     if not fp32.exists():
@@ -138,15 +152,24 @@ def _resize_mode(job: Job) -> str:
 
 
 def _embed(path: Path, meta: dict) -> None:
-    if path.suffix == ".tflite":
-        path.write_bytes(tflite.embed_metadata(path.read_bytes(), KEY, json.dumps(meta).encode()))
-    else:
+    """edgecls' JSON in every artifact; in a .tflite also the standard metadata (labels as an associated
+    file, colour space, normalization), which MediaPipe Tasks and the TFLite Support library read."""
+    if path.suffix != ".tflite":
         onnx_export.embed_metadata(path, KEY, meta)
+        return
+    data = tflite.embed_metadata(path.read_bytes(), KEY, json.dumps(meta).encode())
+    standard = tflite_metadata.build(name=f"edgecls {meta['artifact']}",
+                                     description=f"Image classifier of {len(meta['labels'])} classes, trained on "
+                                                 f"{meta.get('dataset', 'unknown data')}.",
+                                     version=meta.get("edgecls_version", ""), channels=meta["input"]["channels"],
+                                     float_input=tflite.input_is_float(data))
+    data = tflite.embed_metadata(data, tflite_metadata.NAME, standard)
+    path.write_bytes(tflite_metadata.append_files(data, {tflite_metadata.LABELS_FILE: fileio.labels_text(meta["labels"]).encode()}))
 
 
 def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "uint8") -> list[dict]:
     """Convert every artifact into ``staging`` and embed its metadata; return one row each."""
-    h, w, c = job.dataset.image_shape
+    h, w, _ = job.dataset.image_shape
     rows = []
     for artifact in artifacts:
         t0 = time.perf_counter()
@@ -158,7 +181,9 @@ def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "u
             raise
         except Exception as exc:
             raise EdgeclsError(f"{artifact.filename}: conversion failed: {first_line(exc)}") from exc
-        meta = make_metadata(labels=job.source.labels, height=h, width=w, channels=c, color=job.dataset.color,
+        channels = job.input_channels(artifact)
+        meta = make_metadata(labels=job.source.labels, height=h, width=w, channels=channels,
+                             color="RGB" if channels == 3 else "GRAY",
                              resize=_resize_mode(job), dtype=io_dtype if artifact.name == "tflite-int8" else "uint8",
                              artifact=artifact.name, quantization=artifact.quantization,
                              calibration_images=int(len(job.calib)) if artifact.int8 else 0, **job.provenance)
@@ -182,7 +207,8 @@ def verify(job: Job, rows: list[dict], staging: Path, *, max_drop: float, min_ag
         if row["format"] == "tflite-int8" and not row["passed"]:
             console.info("int8 failed the gate: running the quantization debugger ...")
             with console.native_stderr():
-                row["worst_layers"] = tflite.quantization_report(staging / "saved_model_int8", job.calib, io_dtype)
+                row["worst_layers"] = tflite.quantization_report(staging / "saved_model_int8",
+                                                                 job.calibration(ARTIFACTS["tflite-int8"]), io_dtype)
     return rows
 
 

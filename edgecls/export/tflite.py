@@ -33,6 +33,25 @@ def float_input_twin(model):
     return keras.models.clone_model(model, input_tensors=inp, clone_function=lambda layer: layer)
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, OpenCV's RGB2GRAY weights
+
+
+def rgb_input_twin(model):
+    """A GRAY model behind a float RGB input, the luma weights folded in front as a frozen 1x1 convolution.
+
+    MediaPipe Tasks, like most camera pipelines, hands a classifier 3 channels; a gray image
+    (three equal channels) reaches the model unchanged, since the weights sum to 1.
+    """
+    import keras
+
+    inner = float_input_twin(model)
+    inputs = keras.Input((*model.input_shape[1:3], 3), dtype="float32", name="pixels")
+    luma = keras.layers.Conv2D(1, 1, use_bias=False, trainable=False, name="luma")
+    x = luma(inputs)
+    luma.set_weights([np.array(LUMA, np.float32).reshape(1, 1, 3, 1)])
+    return keras.Model(inputs, inner(x), name=f"{model.name}_rgb")
+
+
 def write_saved_model(model, directory: Path) -> Path:
     model.export(str(directory), format="tf_saved_model", verbose=False)
     return directory
@@ -89,6 +108,15 @@ def embed_metadata(data: bytes, name: str, payload: bytes) -> bytes:
     builder = flatbuffers.Builder(len(data) + len(payload) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def input_is_float(data: bytes) -> bool:
+    """True when the model's (first) input tensor is float32, as in the fp32, fp16 and dynamic files."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(data, 0)
+    graph = model.Subgraphs(0)
+    return graph.Tensors(graph.Inputs(0)).Type() == schema.TensorType.FLOAT32
 
 
 def quantization_report(saved_model: Path, calib: np.ndarray, io_dtype: str = "uint8", top: int = 5) -> list[dict]:

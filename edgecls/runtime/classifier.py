@@ -89,17 +89,21 @@ class Classifier:
         """Probabilities (N, classes) for preprocessed uint8 pixels (N, H, W, C).
 
         Runs ``chunk`` images at a time, so a large (or memory-mapped) array is never copied whole.
+        Gray pixels (C = 1) given to an RGB model are taken as three equal channels.
         """
         pixels = np.asarray(pixels)
         if pixels.dtype != np.uint8:
             raise EdgeclsError(f"expected uint8 pixels 0..255 (the model scales them itself), got {pixels.dtype}")
         if pixels.ndim == 3:
             pixels = pixels[None]
-        if pixels.shape[1:] != (self.height, self.width, self.channels):
+        gray_for_rgb = pixels.ndim == 4 and pixels.shape[-1] == 1 and self.channels == 3
+        if pixels.shape[1:] != (self.height, self.width, 1 if gray_for_rgb else self.channels):
             raise EdgeclsError(f"expected pixels shaped (N, {self.height}, {self.width}, {self.channels}), "
                                f"got {pixels.shape}")
         if len(pixels) > chunk:
             return np.concatenate([self.predict(pixels[i : i + chunk], chunk) for i in range(0, len(pixels), chunk)])
+        if gray_for_rgb:  # three equal channels, one chunk at a time
+            pixels = np.repeat(pixels, 3, axis=-1)
         if self.nchw:
             pixels = pixels.transpose(0, 3, 1, 2)
         return self.backend.run(np.ascontiguousarray(pixels))

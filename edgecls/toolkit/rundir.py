@@ -170,7 +170,7 @@ class ModelSource:
     def load(self):
         from edgecls.toolkit.data import load_dataset
 
-        return load_dataset(self.data, **self.options)
+        return load_dataset(self.data, **self.options).in_label_order(self.labels)
 
 
 def resolve_source(source: str, labels_file: str | None, data: str | None, contract=None) -> ModelSource:

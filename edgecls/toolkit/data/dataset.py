@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -49,6 +49,23 @@ class Dataset:
         if name not in ("train", "val", "test"):
             raise EdgeclsError(f"unknown split {name!r}: use train, val or test")
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    def in_label_order(self, labels: list[str]) -> Dataset:
+        """The same images with class indices following ``labels`` (a model's output order).
+
+        A folder's classes come in alphabetical order, a model's in the order it was trained
+        with; the same names in another order are matched by name, never by position.
+
+        >>> ds = Dataset("d", ["blue", "red"], *[np.zeros((2, 1, 1, 1), np.uint8), np.array([0, 1])] * 3)
+        >>> re = ds.in_label_order(["red", "blue"])
+        >>> re.class_names, re.y_test.tolist()
+        (['red', 'blue'], [1, 0])
+        """
+        if labels == self.class_names or sorted(labels) != sorted(self.class_names):
+            return self
+        new_index = np.array([labels.index(name) for name in self.class_names])
+        return replace(self, class_names=list(labels), y_train=new_index[self.y_train], y_val=new_index[self.y_val],
+                       y_test=new_index[self.y_test])
 
     def summary(self) -> str:
         h, w, c = self.image_shape

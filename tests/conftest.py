@@ -14,6 +14,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+collect_ignore_glob = ["clients/*"]  # scripts run inside other environments (MediaPipe), never imported here
+
 SAMPLE_EPOCHS = 4
 
 

@@ -54,7 +54,7 @@ def test_refuses_to_overwrite_a_finished_run(trained_run):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("distribute", ["none", "data-parallel"])
+@pytest.mark.parametrize("distribute", ["data-parallel"])  # one device: test_resume_after_kill_9_continues_exactly
 def test_resume_after_kill_9(tmp_path, sample, distribute):
     data = tiny_npz(tmp_path / "tiny.npz", sample, per_class=60)
     out = tmp_path / "run"

@@ -16,6 +16,7 @@ import click
 from edgecls import __version__, console
 from edgecls import cli_types as types
 from edgecls.errors import EdgeclsError, first_line
+from edgecls.toolkit.contract import RANGES
 
 
 class Group(click.Group):
@@ -113,7 +114,7 @@ DATA_HELP = ("Dataset: fashion-mnist-mini (embedded), fashion-mnist, mnist, cifa
 def contract_options(command):
     """The options that declare how a model trained elsewhere wants its pixels (issue: its input contract)."""
     options = [
-        click.option("--input-range", type=click.Choice(["0,255", "0,1", "-1,1", "torch", "caffe"]),
+        click.option("--input-range", type=click.Choice(list(RANGES)),
                      help="A model from elsewhere: the pixel scale it was trained on (default: measured on --data)."),
         click.option("--mean", type=types.Floats(), help="Per-channel mean in 0..255 units (instead of --input-range)."),
         click.option("--std", type=types.Floats(positive=True), help="Per-channel std in 0..255 units."),

@@ -100,7 +100,7 @@ def retag(src: Path, dest: Path, **changes) -> Path:
         else:
             meta["input"][key] = value
     if src.suffix == ".tflite":
-        dest.write_bytes(tflite.embed_metadata(src.read_bytes(), KEY, json.dumps(meta).encode()))
+        dest.write_bytes(tflite.embed_metadata(src.read_bytes(), {KEY: json.dumps(meta).encode()}))
     else:
         shutil.copy(src, dest)
         onnx_export.embed_metadata(dest, KEY, meta)

@@ -157,13 +157,13 @@ def _embed(path: Path, meta: dict) -> None:
     if path.suffix != ".tflite":
         onnx_export.embed_metadata(path, KEY, meta)
         return
-    data = tflite.embed_metadata(path.read_bytes(), KEY, json.dumps(meta).encode())
+    data = path.read_bytes()
     standard = tflite_metadata.build(name=f"edgecls {meta['artifact']}",
                                      description=f"Image classifier of {len(meta['labels'])} classes, trained on "
                                                  f"{meta.get('dataset', 'unknown data')}.",
                                      version=meta.get("edgecls_version", ""), channels=meta["input"]["channels"],
                                      float_input=tflite.input_is_float(data))
-    data = tflite.embed_metadata(data, tflite_metadata.NAME, standard)
+    data = tflite.embed_metadata(data, {KEY: json.dumps(meta).encode(), tflite_metadata.NAME: standard})
     path.write_bytes(tflite_metadata.append_files(data, {tflite_metadata.LABELS_FILE: fileio.labels_text(meta["labels"]).encode()}))
 
 

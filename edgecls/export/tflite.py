@@ -91,21 +91,26 @@ def convert(saved_model: Path, variant: str, *, calib: np.ndarray | None = None,
     return bytes(_converter(saved_model, variant, calib, io_dtype).convert())
 
 
-def embed_metadata(data: bytes, name: str, payload: bytes) -> bytes:
-    """Return the flatbuffer with ``payload`` stored as model metadata entry ``name``."""
+def embed_metadata(data: bytes, entries: dict[str, bytes]) -> bytes:
+    """Return the flatbuffer with each payload of ``entries`` stored as the model metadata entry of its name.
+
+    One unpack and one repack of the whole model, however many entries.
+    """
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(data, 0)
-    model.metadata = [m for m in (model.metadata or []) if m.name != name.encode() and m.name != name]
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(payload, dtype=np.uint8)
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = name
-    entry.buffer = len(model.buffers) - 1
-    model.metadata.append(entry)
-    builder = flatbuffers.Builder(len(data) + len(payload) + 1024)
+    model.metadata = [m for m in (model.metadata or []) if (m.name.decode() if isinstance(m.name, bytes) else m.name)
+                      not in entries]
+    for name, payload in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(payload, dtype=np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(data) + sum(map(len, entries.values())) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 

@@ -23,13 +23,13 @@ import numpy as np
 
 from edgecls.errors import EdgeclsError
 
-# name -> (mean, std) in 0..255 pixel units: the model sees (x - mean) / std
+# name -> (mean, std) in 0..255 pixel units (the model sees (x - mean) / std), and how it is printed
 RANGES = {
-    "0,255": ((0.0,), (1.0,)),
-    "0,1": ((0.0,), (255.0,)),
-    "-1,1": ((127.5,), (127.5,)),
-    "torch": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),   # ImageNet mean/std, RGB
-    "caffe": ((103.939, 116.779, 123.68), (1.0, 1.0, 1.0)),          # ImageNet mean, BGR, no scaling
+    "0,255": ((0.0,), (1.0,), "pixels 0..255"),
+    "0,1": ((0.0,), (255.0,), "pixels 0..1"),
+    "-1,1": ((127.5,), (127.5,), "pixels -1..1"),
+    "torch": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375), "ImageNet mean/std (torch)"),  # RGB
+    "caffe": ((103.939, 116.779, 123.68), (1.0, 1.0, 1.0), "ImageNet mean (caffe)"),  # BGR, no scaling
 }
 MARGIN = 0.05       # 5 points more accurate is clearly better ...
 OVERCONFIDENCE = 0.10  # ... and so is as accurate with 10 points less overconfidence,
@@ -56,16 +56,14 @@ class InputContract:
         if input_range and input_range not in RANGES:
             raise EdgeclsError(f"--input-range {input_range!r}: choose from {', '.join(RANGES)}")
         if input_range:
-            name, (m, s) = input_range, RANGES[input_range]
+            name, (m, s, _) = input_range, RANGES[input_range]
         else:
             name, m, s = "mean/std", tuple(mean or (0.0,)), tuple(std or (1.0,))
         bgr = (color or "").lower() == "bgr" or (input_range == "caffe" and color is None)
         return cls(name, tuple(m), tuple(s), bgr, invert, None if output is None else output == "logits")
 
     def describe(self) -> str:
-        scale = {"0,255": "pixels 0..255", "0,1": "pixels 0..1", "-1,1": "pixels -1..1",
-                 "torch": "ImageNet mean/std (torch)", "caffe": "ImageNet mean (caffe)"}.get(
-            self.name, f"(x - {list(self.mean)}) / {list(self.std)}")
+        scale = RANGES[self.name][2] if self.name in RANGES else f"(x - {list(self.mean)}) / {list(self.std)}"
         return (scale + (", BGR order" if self.bgr else "") + (", inverted" if self.invert else "")
                 + (", logits" if self.logits else ""))
 
@@ -96,7 +94,7 @@ class InputContract:
 
 def candidates(channels: int) -> list[InputContract]:
     """The common contracts worth measuring for a model of ``channels`` input channels."""
-    names = ["0,255", "0,1", "-1,1"] + (["torch", "caffe"] if channels == 3 else [])
+    names = [name for name, (mean, _, _) in RANGES.items() if channels == 3 or len(mean) == 1]
     found = []
     for name in names:
         base = InputContract.from_options(input_range=name)
@@ -174,7 +172,7 @@ def choose(model, x: np.ndarray, y: np.ndarray, declared: InputContract | None =
     winners = [s for s in scores if all(s.beats(other) for other in scores if other is not s)]
     if not winners:
         raise EdgeclsError(f"cannot tell this model's input contract: {scores[0]} and {scores[1]} on {n} labelled "
-                           "images; pass --input-range (0,255 | 0,1 | -1,1 | torch | caffe) or --mean/--std, "
+                           f"images; pass --input-range ({' | '.join(RANGES)}) or --mean/--std, "
                            "with --color and --invert as needed")
     best = winners[0]
     chosen = replace(best.contract, logits=best.logits)

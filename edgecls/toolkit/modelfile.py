@@ -47,11 +47,10 @@ def is_saved_model(path: str | Path) -> bool:
 def _load_saved_model(path: Path):
     """A SavedModel's serving signature as a Keras model with one input and one output."""
     import keras
-    import tensorflow as tf
 
     try:
-        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-        layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+        layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")  # loads the SavedModel once
+        signature = layer.call_endpoint_fn
     except Exception as exc:
         raise EdgeclsError(f"cannot load {path} as a SavedModel with a serving_default signature: "
                            f"{first_line(exc)}") from exc

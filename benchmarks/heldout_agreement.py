@@ -21,7 +21,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edgecls import fileio  # noqa: E402
-from edgecls.export.parity import compare  # noqa: E402
+from edgecls.runtime.parity import compare  # noqa: E402
 from edgecls.runtime import Classifier  # noqa: E402
 from edgecls.toolkit.data import dataset_options, load_dataset  # noqa: E402
 from edgecls.toolkit.evaluate import predict  # noqa: E402

@@ -28,7 +28,7 @@ MUTATIONS = [
     ("BGRA frames converted as BGR instead of RGB", "edgecls/runtime/preprocess.py",
      '("RGB", False): cv2.COLOR_BGRA2RGB', '("RGB", False): cv2.COLOR_BGRA2BGR',
      ["tests/test_oracles.py::test_every_colour_path_by_hand"]),
-    ("the gate's accuracy-drop sign flipped", "edgecls/export/parity.py",
+    ("the gate's accuracy-drop sign flipped", "edgecls/runtime/parity.py",
      'drop = -row["accuracy_delta_points"]', 'drop = row["accuracy_delta_points"]',
      ["tests/test_units.py::test_gate_failures_each_way", "tests/test_oracles.py::test_gate_edges_by_hand"]),
     ("top_k never returning the last class", "edgecls/runtime/postprocess.py",

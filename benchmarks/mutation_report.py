@@ -51,8 +51,8 @@ REASONS = {
     ("edgecls.runtime.preprocess", 'if color == "gray":'):
         "equivalent up to rounding: the other branch converts after resampling",
     ("edgecls.runtime.postprocess", 'kind="STABLE"'): "equivalent: numpy reads the sort kind case-insensitively",
-    ("edgecls.export.parity", "probs.astype(None)"): "equivalent: astype(None) is float64",
-    ("edgecls.export.parity", "reference.astype(None)"): "equivalent: astype(None) is float64",
+    ("edgecls.runtime.parity", "probs.astype(None)"): "equivalent: astype(None) is float64",
+    ("edgecls.runtime.parity", "reference.astype(None)"): "equivalent: astype(None) is float64",
     ("edgecls.toolkit.metrics", "tp = np.diag(cm).astype(None)"): "equivalent: astype(None) is float64",
     ("edgecls.toolkit.metrics", 'np.errstate(divide=None, invalid="ignore")'):
         "equivalent: tp <= predicted, so the only division by zero is 0/0, which numpy calls invalid",

@@ -24,6 +24,7 @@ import numpy as np
 
 from edgecls import console
 from edgecls.errors import EdgeclsError, first_line
+from edgecls.runtime.devices import onnx_providers
 
 
 COLD_START = """
@@ -91,15 +92,27 @@ def _artifact_paths(src, artifacts: list[str] | None, source: str) -> list[Path]
     return paths
 
 
-def _providers(device: str, notes: list[str]) -> list[str] | None:
-    from edgecls.runtime.backends import onnx_providers
+def _device_for(path: Path, device: str, notes: list[str]) -> str:
+    """``device`` for an .onnx; a .tflite runs on LiteRT's CPU kernels whatever was asked (said once)."""
+    if device == "gpu" and path.suffix.lower() == ".tflite":
+        note = "--device gpu: .tflite files measured on the CPU (LiteRT XNNPACK); .onnx files on the GPU"
+        if note not in notes:
+            notes.append(note)
+        return "cpu"
+    return device
 
-    if device != "gpu":
-        return None
-    if "CUDAExecutionProvider" in onnx_providers():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    notes.append("--device gpu: ONNX Runtime's CUDA provider is not available here; ONNX measured on CPU")
-    return None
+
+def _keras_device() -> str:
+    """CPU or GPU: where Keras places the original model (its backend's first device)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.devices()[0].platform.upper()
+    import tensorflow as tf
+
+    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
 
 
 def _keras_row(model, model_path: Path, x, y, reference, iterations: int, seconds: float, many) -> dict:
@@ -108,24 +121,27 @@ def _keras_row(model, model_path: Path, x, y, reference, iterations: int, second
     per_frame = time_calls(lambda: model(one, training=False), iterations=iterations, seconds=seconds)
     batched = time_calls(lambda: model.predict(many, verbose=0), iterations=max(iterations // 10, 5),
                          seconds=seconds, warmup=2)
-    return {"format": "keras", "artifact": model_path.name, "size_bytes": model_path.stat().st_size,
+    return {"format": "keras", "artifact": model_path.name, "device": _keras_device(),
+            "size_bytes": model_path.stat().st_size,
             "accuracy": float((reference.argmax(1) == y).mean()), "agreement": 1.0,
             "latency_1thread": None, "latency_all_cores": _latency(per_frame),
             "throughput_batch": float(len(many) / np.median(batched)),
             "latency_predict_batch": _latency(batched), "cold_start_s": None, "peak_rss_mb": None}
 
 
-def _artifact_row(path: Path, x, y, reference, providers, cores: int, iterations: int, seconds: float,
+def _artifact_row(path: Path, x, y, reference, device: str, cores: int, iterations: int, seconds: float,
                   many, images_npy: Path) -> dict:
     """Accuracy, agreement, latency at 1 and all threads, batch throughput and cold start of one file."""
     from edgecls.runtime import Classifier
 
-    probs = Classifier(path, threads=cores, providers=providers).predict(x).argmax(1)
+    first = Classifier(path, threads=cores, device=device)
+    probs = first.predict(x).argmax(1)
     row = {"format": f"{path.suffix[1:]}-{path.stem.split('_', 1)[-1]}", "artifact": path.name,
+           "device": first.backend.device,
            "size_bytes": path.stat().st_size, "accuracy": None if y is None else float((probs == y).mean()),
            "agreement": None if reference is None else float((probs == reference.argmax(1)).mean())}
     for threads, key in ((1, "latency_1thread"), (cores, "latency_all_cores")):
-        clf = Classifier(path, threads=threads, providers=providers)
+        clf = Classifier(path, threads=threads, device=device)
         row[key] = _latency(time_calls(lambda: clf.predict(x[:1]), iterations=iterations, seconds=seconds))
     row["throughput_batch"] = None
     if clf.supports_batch:
@@ -148,7 +164,7 @@ def _test_images(ds, limit: int | None):
 
 
 def bench_artifact(path: str, *, data: str | None = None, iterations: int = 300, seconds: float = 2.0,
-                   batch: int = 32, device: str = "cpu", limit: int | None = None) -> dict:
+                   batch: int = 32, device: str = "auto", limit: int | None = None) -> dict:
     """One exported file alone, without its run or Keras: size, latency, throughput, cold start,
     and its accuracy when ``data`` names a labelled dataset (decoded as the file's metadata says)."""
     from edgecls.runtime import Classifier
@@ -167,14 +183,13 @@ def bench_artifact(path: str, *, data: str | None = None, iterations: int = 300,
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgecls-bench-") as inputs_dir:
         np.save(Path(inputs_dir) / "inputs.npy", x[:200])
-        row = _artifact_row(Path(path), x, y, None, _providers(device, notes), os.cpu_count() or 1, iterations,
-                            seconds, x[: min(batch, len(x))], Path(inputs_dir) / "inputs.npy")
+        row = _artifact_row(Path(path), x, y, None, device, os.cpu_count() or 1, iterations, seconds, x[: min(batch, len(x))], Path(inputs_dir) / "inputs.npy")
     return {"source": str(path), "dataset": name, "samples": 0 if y is None else int(len(y)), "batch": min(batch, len(x)),
             "cores": os.cpu_count() or 1, "device": device, "notes": notes, "rows": [row]}
 
 
 def bench(source: str, *, artifacts: list[str] | None = None, data: str | None = None, labels: str | None = None,
-          iterations: int = 300, seconds: float = 2.0, batch: int = 32, device: str = "cpu", limit: int | None = None,
+          iterations: int = 300, seconds: float = 2.0, batch: int = 32, device: str = "auto", limit: int | None = None,
           include_original: bool = True, contract=None) -> dict:
     """Benchmark the run's original model and its exported artifacts (or the given ones).
 
@@ -187,12 +202,13 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
 
     src = resolve_source(source, labels, data, contract)
     paths = _artifact_paths(src, artifacts, source)
+    if device == "gpu" and any(p.suffix.lower() == ".onnx" for p in paths):
+        onnx_providers("gpu")  # no GPU provider: one line now, not after the TFLite rows
     model = load_model(str(src.model_path))
     src.fit_options(model)
     ds = src.load()
     x, y = _test_images(ds, limit)
     notes: list[str] = []
-    providers = _providers(device, notes)
     cores = os.cpu_count() or 1
     if src.foreign:  # measured like export does, so the reference is the model under its own contract
         model, _, line = adopt(model, src.contract, ds, src.options.get("seed", 0))
@@ -210,7 +226,8 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
             rows.append(_keras_row(model, src.model_path, x, y, reference, iterations, seconds, many))
         for i, path in enumerate(paths):
             console.progress(i + 1, len(paths) + 1, path.name)
-            rows.append(_artifact_row(path, x, y, reference, providers, cores, iterations, seconds, many, images_npy))
+            rows.append(_artifact_row(path, x, y, reference, _device_for(path, device, notes), cores, iterations,
+                                      seconds, many, images_npy))
         console.progress(len(paths) + 1, len(paths) + 1, "done")
     return {"source": str(src.model_path), "dataset": ds.name, "samples": int(len(y)),
             "class_counts": np.bincount(y, minlength=ds.num_classes).tolist(), "batch": int(len(many)),
@@ -227,7 +244,7 @@ def _cells(r: dict) -> list[str]:
     def share(value):
         return "-" if value is None else f"{value:.4f}"
 
-    return [r["artifact"], f"{r['size_bytes'] / 1024:.0f}", share(r["accuracy"]), share(r["agreement"]),
+    return [r["artifact"], r.get("device") or "-", f"{r['size_bytes'] / 1024:.0f}", share(r["accuracy"]), share(r["agreement"]),
             ms(one, "p50_ms"), ms(one, "p95_ms"), ms(one, "p99_ms"), ms(allc, "p50_ms"),
             f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-",
             f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-",
@@ -235,7 +252,7 @@ def _cells(r: dict) -> list[str]:
 
 
 def _headers(result: dict) -> list[str]:
-    return ["artifact", "size KB", "accuracy", "agreement", "p50 ms 1 thread", "p95 ms", "p99 ms",
+    return ["artifact", "device", "size KB", "accuracy", "agreement", "p50 ms 1 thread", "p95 ms", "p99 ms",
             f"p50 ms {result['cores']} threads", f"img/s batch {result['batch']}", "cold start s", "peak RSS MB"]
 
 

@@ -16,6 +16,7 @@ import click
 from edgecls import __version__, console
 from edgecls import cli_types as types
 from edgecls.errors import EdgeclsError, first_line
+from edgecls.runtime import devices
 from edgecls.toolkit.contract import RANGES
 
 
@@ -39,7 +40,7 @@ class Group(click.Group):
             _fail(str(exc), exc.exit_code)
         except ModuleNotFoundError as exc:  # a runtime-only install running a training command
             _fail(f"this command needs the training extra ({exc.name} is not installed): "
-                  "pip install 'edgecls[train]'", 2)
+                  "pip install 'edgecls[cpu,train]'", 2)
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             _fail(f"{exc.strerror or first_line(exc)}{where}", 1)
@@ -78,7 +79,7 @@ def _import_keras() -> None:
                 import tensorflow  # noqa: F401
     except ModuleNotFoundError as exc:
         raise EdgeclsError(f"this command needs the training extra ({exc.name} is missing): "
-                           "pip install 'edgecls[train]'") from exc
+                           "pip install 'edgecls[cpu,train]'") from exc
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -313,11 +314,13 @@ def _format_names() -> list[str]:
 @click.option("--min-agreement", type=types.FRACTION, default=0.99, show_default=True, help="Gate: min top-1 agreement.")
 @click.option("--max-class-drop", type=types.Finite(0, 100), default=5.0, show_default=True,
               help="Gate: max accuracy drop of any one class, points.")
+@click.option("--no-repair", is_flag=True, help="An int8 artifact that fails the gate fails: no calibration retry, "
+              "float fallback or 16x8.")
 @click.option("--keep-saved-model", is_flag=True, help="Keep the intermediate SavedModel.")
 @click.option("--out", type=types.OUT_DIR, help="Output folder (default: SOURCE/export).")
 @contract_options
 def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, min_agreement, max_class_drop,
-           keep_saved_model, out, **contract):
+           no_repair, keep_saved_model, out, **contract):
     """[train extra] Export TFLite/ONNX artifacts with metadata, verified against the original.
 
     \b
@@ -326,7 +329,9 @@ def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, 
     edgecls export my_cnn.h5 --labels labels.txt --data fashion-mnist --int8 --input-range 0,1
     A model trained elsewhere (.keras or .h5) gets its input contract measured on --data (or declared
     with --input-range/--mean/--std/--color/--invert/--output); every artifact still takes raw pixels.
-    Exit code 3 when an artifact fails the parity gate (--max-drop, --min-agreement, --max-class-drop); the
+    An int8 artifact that fails the parity gate is repaired in order (more calibration images,
+    the worst layers kept in float, 16x8 for TFLite); parity.json records every attempt.
+    Exit code 3 when an artifact still fails the gate (--max-drop, --min-agreement, --max-class-drop); the
     failed candidate is kept in export.failed/ and the previous export is left as it was.
     Conversion runs on Keras' TensorFlow backend whatever KERAS_BACKEND says (a model trained on
     JAX exports the same way).
@@ -341,17 +346,58 @@ def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, 
     report = export_model(source, out=out, formats=formats, int8=int8, io_dtype=io_dtype, calib=calib,
                           labels=labels_file, data=data, max_drop=max_drop, min_agreement=min_agreement,
                           max_class_drop=max_class_drop, contract=_contract(**contract),
-                          keep_saved_model=keep_saved_model)
+                          keep_saved_model=keep_saved_model, repair_int8=not no_repair)
     click.echo(f"all {len(report['artifacts'])} artifacts passed the parity gate")
 
 
 @main.command()
-@click.argument("artifact", type=types.EXISTING_FILE)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(artifact, as_json):
-    """Print an artifact's embedded metadata, inputs/outputs, size and op count.
+@click.argument("export_dir", type=types.EXISTING_DIR)
+@click.option("--images", type=types.EXISTING, help="Also classify these images (a file or folder): agreement "
+              "of every artifact with the float one.")
+@click.option("--threads", type=click.IntRange(1, 256), help="Inference threads (default: all cores).")
+@click.option("--device", type=click.Choice(devices.CHOICES), default="auto", show_default=True,
+              help="auto: the best available; gpu: refuse without one.")
+@click.option("--json", "json_path", type=types.OutputFile(), help="Write the results as JSON to PATH (- for stdout).")
+def verify(export_dir, images, threads, device, json_path):
+    """Run the parity gate again on this device with the runtime alone; exit 3 when it fails.
+
+    Every artifact classifies the reference images that export wrote beside it, with this
+    machine's kernels, against the original model's answers; latency p50/p95 here too.
 
     \b
+    edgecls verify runs/mini/export
+    edgecls verify export/ --images my_photos/ --json verify.json
+    """
+    import json
+
+    from edgecls import fileio
+    from edgecls.errors import GateError
+    from edgecls.runtime.verify import format_report, verify_export
+
+    result = verify_export(export_dir, images=images, threads=threads, device=device)
+    if json_path == "-":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(format_report(result))
+        if json_path:
+            fileio.write_json(json_path, result)
+    if not result["passed"]:
+        failed = [f"{r['artifact']}: {', '.join(r['failures'])}" for r in result["artifacts"] if not r["passed"]]
+        raise GateError(f"parity gate failed on this device: {'; '.join(failed)}")
+
+
+@main.command()
+@click.argument("artifact", type=types.EXISTING_FILE, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(artifact, as_json):
+    """Print an artifact's metadata, inputs/outputs, size and op count; without one, this machine's.
+
+    The machine: Python, OpenCV, LiteRT, ONNX Runtime and its execution providers, the window,
+    and where --device auto runs each format. Exits 1 when two installed packages ship one
+    module (cv2 or onnxruntime), which breaks both.
+
+    \b
+    edgecls info
     edgecls info runs/mini/export/model_int8.tflite
     """
     import json
@@ -360,6 +406,12 @@ def info(artifact, as_json):
     from edgecls.errors import clean_text
     from edgecls.runtime import Classifier
 
+    if artifact is None:
+        facts = devices.info()
+        click.echo(json.dumps(facts, indent=2) if as_json else devices.format_info(facts))
+        if devices.problems(facts["owners"]):
+            raise EdgeclsError("; ".join(devices.problems(facts["owners"])), exit_code=1)
+        return
     clf = Classifier(artifact, warmup=False)
     doc = {"path": artifact, "kind": clf.kind, "size_bytes": Path(artifact).stat().st_size,
            "metadata": clf.metadata or None, **clf.backend.describe()}
@@ -408,11 +460,13 @@ def _moved_to_resize(ctx) -> None:
 @click.option("--crop", "--pad", "--stretch", "old_resize_flag", is_flag=True, hidden=True, expose_value=False,
               callback=lambda ctx, param, value: _moved_to_resize(ctx) if value else None)
 @click.option("--threads", type=click.IntRange(1, 256), help="Inference threads (default: all cores).")
+@click.option("--device", type=click.Choice(devices.CHOICES), default="auto", show_default=True,
+              help="auto: the best available (printed); gpu: refuse without one (ONNX Runtime GPU providers).")
 @click.option("--provider", "providers", multiple=True, help="ONNX Runtime execution provider (repeatable).")
 @click.option("--labels", "labels_file", type=types.EXISTING_FILE, help="labels.txt for a model without metadata.")
 @click.option("--max-frames", type=types.POSITIVE, help="Stop after N frames.")
 @click.option("--summary-json", type=types.OutputFile((".json",)), help="Also write the summary as JSON.")
-def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, resize, threads, providers,
+def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, resize, threads, device, providers,
         labels_file, max_frames, summary_json):
     """Classify frames from a camera, video, stream, image or folder with an exported model.
 
@@ -433,7 +487,8 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
         raise click.BadParameter("ONNX Runtime providers apply to .onnx models; this is a TFLite model "
                                  "(LiteRT runs it on the CPU with XNNPACK)", param_hint="'--provider'")
     labels = fileio.read_labels(labels_file) if labels_file else None
-    clf = Classifier(model_path, labels=labels, resize=resize, threads=threads, providers=list(providers) or None)
+    clf = Classifier(model_path, labels=labels, resize=resize, threads=threads, device=device,
+                     providers=list(providers) or None)
     console.info(f"{clf}, resize {clf.resize} ({'--resize' if resize else 'from the model'})")
     opts = RunOptions(top_k=top_k, threshold=threshold, smooth=smooth, headless=headless, save=save,
                       jsonl=jsonl, max_frames=max_frames)
@@ -456,7 +511,8 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
 @click.option("--seconds", type=types.Finite(0, 3600, min_open=True), default=2.0, show_default=True,
               help="Time per measurement, at most.")
 @click.option("--limit", type=types.POSITIVE, help="Use a class-stratified sample of N test images.")
-@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]))
+@click.option("--device", type=click.Choice(devices.CHOICES), default="auto", show_default=True,
+              help="auto: the best available; gpu: .onnx on the GPU (refused without one), .tflite on the CPU.")
 @click.option("--json", "json_path", type=types.OutputFile(), help="Write the results as JSON to PATH (- for stdout).")
 @click.option("--markdown", "markdown_path", type=types.OutputFile(), help="Write a Markdown table to PATH (- for stdout).")
 @contract_options

@@ -3,10 +3,11 @@ one real export of it, reused by every test that needs a trained model or artifa
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import numpy as np
@@ -73,18 +74,35 @@ def tiny_npz(path: Path, sample, classes: int = 10, per_class: int = 30, test_pe
     return path
 
 
-def client_python(requirement: str) -> Path:
-    """The python of a cached virtual environment holding only ``requirement`` (a client library such as
-    MediaPipe, which must not share the main environment), under ``$EDGECLS_TEST_VENVS`` (default
+def find_python(version: str) -> str | None:
+    """An interpreter of Python ``version`` ("3.10") on this machine: on PATH, or one pyenv installed."""
+    candidates = [shutil.which(f"python{version}")] + sorted(
+        str(p) for p in Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob(
+            f"versions/{version}.*/bin/python{version}"))
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+def client_python(*requirements: str, python: str | None = None) -> Path:
+    """The python of a cached virtual environment holding only ``requirements`` (a client library such as
+    MediaPipe, which must not share the main environment; or edgecls' runtime requirements on another
+    Python), made with ``python`` (default: this one), under ``$EDGECLS_TEST_VENVS`` (default
     ``~/.cache/edgecls/test-venvs``). Skips the calling test, with the reason, where it cannot be installed."""
     root = Path(os.environ.get("EDGECLS_TEST_VENVS", Path.home() / ".cache" / "edgecls" / "test-venvs"))
-    env_dir = root / requirement.replace("==", "-")
-    python = env_dir / "bin" / "python"
+    name = requirements[0].replace("==", "-")
+    if python or len(requirements) > 1:
+        digest = hashlib.sha256("\n".join([str(python), *requirements]).encode()).hexdigest()[:12]
+        name = f"{Path(python or sys.executable).name}-{digest}"
+    env_dir = root / name
+    env_python = env_dir / "bin" / "python"
     if not (env_dir / ".complete").is_file():
-        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        proc = subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], capture_output=True, text=True,
-                              timeout=900)
+        shutil.rmtree(env_dir, ignore_errors=True)
+        made = subprocess.run([python or sys.executable, "-m", "venv", str(env_dir)], capture_output=True, text=True)
+        proc = made if made.returncode else subprocess.run(
+            [str(env_python), "-m", "pip", "install", "-q", *requirements], capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
-            pytest.skip(f"cannot install {requirement} into its own environment: {proc.stderr.strip()[-300:]}")
-        (env_dir / ".complete").write_text(requirement + "\n")
-    return python
+            pytest.skip(f"cannot install {' '.join(requirements)} into its own environment: {proc.stderr.strip()[-300:]}")
+        (env_dir / ".complete").write_text("\n".join(requirements) + "\n")
+    return env_python

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import run_cli
 
-COMMANDS = ["train", "evaluate", "inspect", "models", "export", "info", "run", "bench"]
+COMMANDS = ["train", "evaluate", "inspect", "models", "export", "info", "verify", "run", "bench"]
 
 
 @pytest.mark.parametrize("command", [None] + COMMANDS)

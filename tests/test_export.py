@@ -89,14 +89,14 @@ def test_parity_report_is_recomputed_independently(exported, trained_run, sample
 
 
 def test_gate_fails_when_forced(tmp_path, trained_run):
-    proc = run_cli("export", str(trained_run), "--formats", "tflite-int8", "--calib", "50",
+    proc = run_cli("export", str(trained_run), "--formats", "tflite-int8", "--calib", "50", "--no-repair",
                    "--max-drop", "0", "--min-agreement", "1.0", "--out", str(tmp_path / "g"))
     assert proc.returncode == 3, proc.stderr
     assert "model_int8.tflite" in proc.stderr and "agreement" in proc.stderr
     assert "largest int8 error at" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "g").exists()  # nothing published as the export
     row = json.loads((tmp_path / "g.failed" / "parity.json").read_text())["artifacts"][0]
-    assert row["passed"] is False and row["worst_layers"] and row["failures"]
+    assert row["passed"] is False and row["worst_layers"] and row["failures"] and "attempts" not in row
 
 
 def test_interrupted_export_keeps_previous_artifacts(tmp_path, trained_run, exported, monkeypatch):

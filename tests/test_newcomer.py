@@ -70,7 +70,7 @@ def test_runtime_only_install_gets_one_line_for_training_commands(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "edgecls.cli", *args], capture_output=True, text=True, env=env,
                               cwd=tmp_path, timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-        assert "pip install 'edgecls[train]'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert "pip install 'edgecls[cpu,train]'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_default_resize_comes_from_the_model(tmp_path, exported, sample):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgecls.export import parity
+from edgecls.runtime import parity
 from edgecls.runtime.stats import Reservoir
 
 

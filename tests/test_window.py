@@ -1,5 +1,6 @@
-"""The live window as a person sees it (issue 13, D14): a real X server (Xvfb), OpenCV's real
-window, a screenshot read back with OCR, and the `q` key typed with xdotool.
+"""The live window as a person sees it (issue 13, D14): a real X server (Xvfb), the real Tk
+window of the headless-OpenCV install (issue 21), a screenshot read back with OCR, and the `q`
+key typed with xdotool.
 
 Skipped, with the reason, where the X tools are missing (.ci/run installs them from Debian).
 """

@@ -25,8 +25,10 @@ import numpy as np
 
 from edgecls import __version__, console, fileio
 from edgecls.errors import EdgeclsError, GateError, first_line
-from edgecls.export import onnx_export, parity, tflite, tflite_metadata
+from edgecls.export import onnx_export, repair, tflite, tflite_metadata
 from edgecls.export.artifacts import ARTIFACTS, Artifact, default_formats
+from edgecls.runtime import parity
+from edgecls.runtime import verify as verify_set
 from edgecls.runtime.metadata import KEY, make_metadata
 
 
@@ -50,9 +52,16 @@ class Job:
         ONNX keeps the model's own channels."""
         return 3 if artifact.backend == "tflite" else self.dataset.image_shape[-1]
 
-    def calibration(self, artifact: Artifact) -> np.ndarray:
-        """The calibration images in the artifact's input channels (gray ones as three equal channels)."""
-        return np.repeat(self.calib, self.input_channels(artifact) // self.calib.shape[-1], axis=-1)
+    def calibration(self, artifact: Artifact, factor: int = 1) -> np.ndarray:
+        """The calibration images in the artifact's input channels (gray ones as three equal channels);
+        ``factor`` times as many, class-stratified from the training split, for the int8 repair."""
+        images = self.calib
+        if factor > 1:
+            from edgecls.toolkit.data import stratified_sample
+
+            train_y = self.dataset.y_train
+            images = self.dataset.x_train[stratified_sample(train_y, factor * len(self.calib), 0)]
+        return np.repeat(images, self.input_channels(artifact) // images.shape[-1], axis=-1)
 
 
 def select_formats(formats: list[str] | None, int8: bool) -> list[Artifact]:
@@ -167,9 +176,19 @@ def _embed(path: Path, meta: dict) -> None:
     path.write_bytes(tflite_metadata.append_files(data, {tflite_metadata.LABELS_FILE: fileio.labels_text(meta["labels"]).encode()}))
 
 
+def _metadata(job: Job, artifact: Artifact, **extra) -> dict:
+    """The metadata document of one artifact; ``extra`` (input dtype, a repair's float layers) overrides."""
+    h, w, _ = job.dataset.image_shape
+    channels = job.input_channels(artifact)
+    fields = {"dtype": "uint8", "quantization": artifact.quantization,
+              "calibration_images": int(len(job.calib)) if artifact.int8 else 0, **extra}
+    return make_metadata(labels=job.source.labels, height=h, width=w, channels=channels,
+                         color="RGB" if channels == 3 else "GRAY", resize=_resize_mode(job),
+                         artifact=artifact.name, **fields, **job.provenance)
+
+
 def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "uint8") -> list[dict]:
     """Convert every artifact into ``staging`` and embed its metadata; return one row each."""
-    h, w, _ = job.dataset.image_shape
     rows = []
     for artifact in artifacts:
         t0 = time.perf_counter()
@@ -181,35 +200,70 @@ def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "u
             raise
         except Exception as exc:
             raise EdgeclsError(f"{artifact.filename}: conversion failed: {first_line(exc)}") from exc
-        channels = job.input_channels(artifact)
-        meta = make_metadata(labels=job.source.labels, height=h, width=w, channels=channels,
-                             color="RGB" if channels == 3 else "GRAY",
-                             resize=_resize_mode(job), dtype=io_dtype if artifact.name == "tflite-int8" else "uint8",
-                             artifact=artifact.name, quantization=artifact.quantization,
-                             calibration_images=int(len(job.calib)) if artifact.int8 else 0, **job.provenance)
-        _embed(path, meta)
+        _embed(path, _metadata(job, artifact, dtype=io_dtype if artifact.name == "tflite-int8" else "uint8"))
         rows.append({"artifact": artifact.filename, "format": artifact.name, "size_bytes": path.stat().st_size,
                      "build_seconds": round(time.perf_counter() - t0, 2)})
     return rows
 
 
-def verify(job: Job, rows: list[dict], staging: Path, *, max_drop: float, min_agreement: float,
-           max_class_drop: float | None = None, io_dtype: str = "uint8", threads: int | None = None) -> list[dict]:
-    """The parity gate: each artifact on the test split against the original; rows gain the verdict."""
+def measure(job: Job, path: Path, gate: dict, threads: int | None = None) -> dict:
+    """One artifact on the test split against the original: parity, the gate's verdict, 1-thread latency."""
     from edgecls.runtime import Classifier
+    from edgecls.runtime.verify import frame_latency
 
-    x_test, y_test = job.dataset.x_test, job.dataset.y_test
+    probs = Classifier(path, threads=threads, warmup=False).predict(job.dataset.x_test)
+    row = parity.compare(job.reference, probs, job.dataset.y_test, job.source.labels)
+    row["failures"] = parity.gate_failures(row, gate["max_drop_points"], gate["min_agreement"],
+                                           gate["max_class_drop_points"])
+    row["passed"] = not row["failures"]
+    row["latency_ms"] = frame_latency(Classifier(path, threads=1), job.dataset.x_test)
+    return row
+
+
+def _repair(job: Job, artifact: Artifact, row: dict, staging: Path, gate: dict, io_dtype: str, threads) -> dict:
+    """The int8 repair of one failing artifact (see :mod:`edgecls.export.repair`)."""
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.verify import frame_latency
+
+    path = staging / artifact.filename
+    console.info(f"{artifact.filename} failed the gate: trying the int8 repairs in order ...")
+    if artifact.backend == "tflite":
+        attempts = repair.tflite_attempts(staging / "saved_model_int8", job.calibration(artifact),
+                                          job.calibration(artifact, repair.CALIB_FACTOR), io_dtype)
+    else:
+        attempts = repair.onnx_attempts(staging / ARTIFACTS["onnx-fp32"].filename, job.calib,
+                                        job.calibration(artifact, repair.CALIB_FACTOR))
+    fp32 = staging / ARTIFACTS[f"{artifact.backend}-fp32"].filename
+    fp32_ms = frame_latency(Classifier(fp32, threads=1), job.dataset.x_test)["p50"] if fp32.exists() else None
+    return repair.repair(path, row, attempts, lambda p, extra: _embed(p, _metadata(job, artifact, **extra)),
+                         lambda p: measure(job, p, gate, threads), fp32_ms)
+
+
+def verify(job: Job, rows: list[dict], staging: Path, gate: dict, *, io_dtype: str = "uint8",
+           threads: int | None = None, repair_int8: bool = True) -> list[dict]:
+    """The parity gate: each artifact on the test split against the original; rows gain the verdict.
+    A failing int8 artifact is repaired first, unless ``repair_int8`` is off."""
     for row in rows:
-        probs = Classifier(staging / row["artifact"], threads=threads, warmup=False).predict(x_test)
-        row.update(parity.compare(job.reference, probs, y_test, job.source.labels))
-        row["failures"] = parity.gate_failures(row, max_drop, min_agreement, max_class_drop)
-        row["passed"] = not row["failures"]
+        artifact = ARTIFACTS[row["format"]]
+        row.update(measure(job, staging / row["artifact"], gate, threads))
+        if artifact.int8 and not row["passed"] and repair_int8:
+            row.update(_repair(job, artifact, dict(row), staging, gate, io_dtype, threads))
+            row["size_bytes"] = (staging / row["artifact"]).stat().st_size
         if row["format"] == "tflite-int8" and not row["passed"]:
             console.info("int8 failed the gate: running the quantization debugger ...")
             with console.native_stderr():
                 row["worst_layers"] = tflite.quantization_report(staging / "saved_model_int8",
                                                                  job.calibration(ARTIFACTS["tflite-int8"]), io_dtype)
     return rows
+
+
+def reference_set(job: Job) -> bytes:
+    """A class-stratified few hundred test images with the original's answers, for ``edgecls verify``."""
+    from edgecls.toolkit.data import stratified_sample
+
+    y = job.dataset.y_test
+    keep = stratified_sample(y, verify_set.reference_count(job.dataset.image_shape), 0)
+    return verify_set.reference_bytes(job.dataset.x_test[keep], y[keep], job.reference[keep])
 
 
 def publish(staging: Path, dest: Path, passed: bool, keep_saved_model: bool = False) -> Path:
@@ -238,11 +292,14 @@ def _gate_error(rows: list[dict], failed_dir: Path) -> GateError:
 def export_model(source: str, *, out: str | None = None, formats: list[str] | None = None, int8: bool = False,
                  io_dtype: str = "uint8", calib: int = 500, labels: str | None = None, data: str | None = None,
                  max_drop: float = 1.0, min_agreement: float = 0.99, max_class_drop: float = 5.0,
-                 keep_saved_model: bool = False, threads: int | None = None, contract=None) -> dict:
+                 keep_saved_model: bool = False, threads: int | None = None, contract=None,
+                 repair_int8: bool = True) -> dict:
     """Build, verify and publish; raise GateError (exit 3) if any artifact fails the gate.
 
     ``contract`` (an :class:`~edgecls.toolkit.contract.InputContract`) declares how a model
     trained elsewhere wants its pixels; without it that contract is measured on the data.
+    An int8 artifact that fails is repaired first (:mod:`edgecls.export.repair`) unless
+    ``repair_int8`` is off.
     """
     import keras
 
@@ -260,14 +317,15 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
     dest = Path(out) if out else src.default_export
     job = prepare(src, calib)
     staging = fileio.make_staging(dest)
+    gate = {"max_drop_points": max_drop, "min_agreement": min_agreement, "max_class_drop_points": max_class_drop}
     try:
-        rows = verify(job, build(job, artifacts, staging, io_dtype), staging, max_drop=max_drop,
-                      min_agreement=min_agreement, max_class_drop=max_class_drop, io_dtype=io_dtype, threads=threads)
+        rows = verify(job, build(job, artifacts, staging, io_dtype), staging, gate, io_dtype=io_dtype,
+                      threads=threads, repair_int8=repair_int8)
         report = {"source": str(src.model_path), **job.provenance, "test_samples": int(len(job.dataset.y_test)),
-                  "gate": {"max_drop_points": max_drop, "min_agreement": min_agreement,
-                           "max_class_drop_points": max_class_drop}, "artifacts": rows}
+                  "gate": gate, "artifacts": rows}
         fileio.write_text(staging / "labels.txt", fileio.labels_text(src.labels))
         fileio.write_json(staging / "parity.json", report)
+        fileio.write_bytes(staging / verify_set.REFERENCE, reference_set(job))
         passed = all(r["passed"] for r in rows)
         where = publish(staging, dest, passed, keep_saved_model)
     except BaseException:

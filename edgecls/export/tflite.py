@@ -18,7 +18,7 @@ import numpy as np
 from edgecls.errors import EdgeclsError
 from edgecls.export.calibration import span_pixel_range
 
-VARIANTS = ("fp32", "fp16", "dynamic", "int8")
+VARIANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 
 
 def float_input_twin(model):
@@ -57,30 +57,36 @@ def write_saved_model(model, directory: Path) -> Path:
     return directory
 
 
+def _representative(calib: np.ndarray | None, limit: int | None = None):
+    """The converter's representative dataset: raw float pixels, one image a batch."""
+    if calib is None or len(calib) == 0:
+        raise EdgeclsError("int8 export needs calibration images and the calibration set is empty")
+    images = span_pixel_range(calib[:limit])
+
+    def representative() -> Iterable[list[np.ndarray]]:
+        for image in images:
+            yield [image[None].astype(np.float32)]
+
+    return representative
+
+
 def _converter(saved_model: Path, variant: str, calib: np.ndarray | None, io_dtype: str):
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    if variant == "fp32":
+        return conv
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "fp16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    elif variant == "dynamic":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant == "int8":
-        if calib is None or len(calib) == 0:
-            raise EdgeclsError("int8 export needs calibration images and the calibration set is empty")
-
-        images = span_pixel_range(calib)
-
-        def representative() -> Iterable[list[np.ndarray]]:
-            for image in images:
-                yield [image[None].astype(np.float32)]
-
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = representative
+        conv.representative_dataset = _representative(calib)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = {"uint8": tf.uint8, "int8": tf.int8}[io_dtype]
         conv.inference_output_type = conv.inference_input_type
+    elif variant == "int16x8":  # float input and output: the 16x8 kernels take no uint8
+        conv.representative_dataset = _representative(calib)
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     return conv
 
 
@@ -124,23 +130,26 @@ def input_is_float(data: bytes) -> bool:
     return graph.Tensors(graph.Inputs(0)).Type() == schema.TensorType.FLOAT32
 
 
-def quantization_report(saved_model: Path, calib: np.ndarray, io_dtype: str = "uint8", top: int = 5) -> list[dict]:
-    """Layers with the largest int8 error, from TFLite's quantization debugger.
-
-    The error of each quantized tensor is its RMSE against the float model divided by its
-    quantization scale: how many quantization steps the int8 model is off by.
-    """
+def _debugger(saved_model: Path, calib: np.ndarray, io_dtype: str, denylist: list[str] | None = None):
+    """TFLite's QuantizationDebugger on the int8 conversion; ``denylist`` tensors' ops stay float."""
     import tensorflow as tf
 
     conv = _converter(saved_model, "int8", calib, io_dtype)
+    options = None
+    if denylist:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylist))
+    return tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=_representative(calib, 64),
+                                                     debug_options=options)
 
-    images = span_pixel_range(calib[:64])
 
-    def dataset():
-        for image in images:
-            yield [image[None].astype(np.float32)]
+def layer_errors(saved_model: Path, calib: np.ndarray, io_dtype: str = "uint8") -> list[dict]:
+    """Every quantized tensor's int8 error, largest first, from TFLite's quantization debugger.
 
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=dataset)
+    The error of a tensor is its RMSE against the float model divided by its quantization
+    scale: how many quantization steps the int8 model is off by there.
+    """
+    debugger = _debugger(saved_model, calib, io_dtype)
     debugger.run()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stats.csv"
@@ -156,4 +165,17 @@ def quantization_report(saved_model: Path, calib: np.ndarray, io_dtype: str = "u
             continue
         out.append({"layer": row.get("tensor_name", ""), "op": row.get("op_name", ""),
                     "rmse_over_scale": round(error, 4)})
-    return sorted(out, key=lambda r: -r["rmse_over_scale"])[:top]
+    return sorted(out, key=lambda r: -r["rmse_over_scale"])
+
+
+def quantization_report(saved_model: Path, calib: np.ndarray, io_dtype: str = "uint8", top: int = 5) -> list[dict]:
+    """The ``top`` layers with the largest int8 error (see :func:`layer_errors`)."""
+    return layer_errors(saved_model, calib, io_dtype)[:top]
+
+
+def convert_with_float_layers(saved_model: Path, calib: np.ndarray, layers: list[str], io_dtype: str = "uint8") -> bytes:
+    """Full int8 but for the ops that produce ``layers`` (tensor names), which stay float.
+
+    The debugger's converter keeps a float input and output (MediaPipe Tasks takes either).
+    """
+    return bytes(_debugger(saved_model, calib, io_dtype, denylist=layers).get_nondebug_quantized_model())

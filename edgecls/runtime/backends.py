@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from edgecls import console, limits
+from edgecls.runtime import devices
 from edgecls.errors import EdgeclsError, first_line
 from edgecls.runtime.metadata import KEY, parse_metadata, tflite_metadata_entry
 
@@ -41,10 +42,11 @@ class TFLiteBackend:
 
     name = "tflite"
 
-    def __init__(self, path: str, threads: int | None = None):
+    def __init__(self, path: str, threads: int | None = None, device: str = "auto"):
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = path
+        self.device = devices.tflite_device(device, path)
         data = _read_model_bytes(path)
         try:
             self.metadata = parse_metadata(tflite_metadata_entry(data), path)
@@ -106,29 +108,14 @@ ONNX_DTYPES = {"tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(float
                "tensor(float16)": np.float16}
 
 
-def onnx_providers(requested: list[str] | None = None) -> list[str]:
-    """TensorRT / CUDA when onnxruntime-gpu sees a GPU, else CPU; ``requested`` overrides."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if requested:
-        missing = [p for p in requested if p not in available]
-        if missing:
-            raise EdgeclsError(f"ONNX Runtime provider(s) {', '.join(missing)} not available "
-                               f"(available: {', '.join(available)})")
-        return list(requested)
-    preferred = ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
-    return [p for p in preferred if p in available] + ["CPUExecutionProvider"]
-
-
 class OnnxBackend:
     """ONNX Runtime session; ``threads`` intra-op threads."""
 
     name = "onnx"
 
-    def __init__(self, path: str, threads: int | None = None, providers: list[str] | None = None):
-        import onnxruntime as ort
-
+    def __init__(self, path: str, threads: int | None = None, providers: list[str] | None = None,
+                 device: str = "auto"):
+        ort = devices.onnxruntime()
         self.path = path
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
@@ -137,13 +124,17 @@ class OnnxBackend:
             opts.inter_op_num_threads = 1
         try:  # onnxruntime prints an "EP Error" banner to stdout before its provider fallback: not ours to show
             with contextlib.redirect_stdout(io.StringIO()), console.native_stderr():
-                self.session = ort.InferenceSession(_read_model_bytes(path), opts, providers=onnx_providers(providers))
+                self.session = ort.InferenceSession(_read_model_bytes(path), opts,
+                                                    providers=devices.onnx_providers(device, providers))
             raw = self.session.get_modelmeta().custom_metadata_map.get(KEY)
         except EdgeclsError:
             raise
         except Exception as exc:
             raise EdgeclsError(f"{path}: corrupt or truncated ONNX model ({first_line(exc, 160)})") from exc
         self.metadata = parse_metadata(raw, path)
+        used = self.session.get_providers()
+        devices.check_gpu(device, used, path)
+        self.device = used[0]
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise EdgeclsError(f"{path}: expected one input and one output, got {len(inputs)} and {len(outputs)}")
@@ -187,7 +178,9 @@ def _read_model_bytes(path) -> bytes:
         raise EdgeclsError(f"cannot read model {path}: {exc.strerror}") from exc
 
 
-def open_backend(path: str, kind: str, threads: int | None = None, providers: list[str] | None = None):
+def open_backend(path: str, kind: str, threads: int | None = None, providers: list[str] | None = None,
+                 device: str = "auto"):
+    """The backend for ``kind`` ("tflite" or "onnx") on ``device`` (see :mod:`edgecls.runtime.devices`)."""
     if kind == "tflite":
-        return TFLiteBackend(path, threads)
-    return OnnxBackend(path, threads, providers)
+        return TFLiteBackend(path, threads, device)
+    return OnnxBackend(path, threads, providers, device)

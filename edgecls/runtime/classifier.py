@@ -29,17 +29,19 @@ class Classifier:
     ``edgecls export`` embeds; for other models pass ``labels=`` and ``input_size=``
     ((height, width) or (height, width, channels)). ``resize`` overrides the mode
     (``stretch``, ``crop`` or ``pad``). ``threads`` sets TFLite/ONNX Runtime CPU threads;
-    ``providers`` picks ONNX Runtime execution providers (default: GPU when available).
+    ``device`` is ``auto`` (the best available), ``cpu`` or ``gpu`` (refused without one);
+    ``providers`` names ONNX Runtime execution providers outright.
     """
 
     def __init__(self, path: str | os.PathLike, *, labels: list[str] | None = None,
                  input_size: tuple[int, ...] | None = None, resize: str | None = None,
-                 threads: int | None = None, providers: list[str] | None = None, warmup: bool = True):
+                 threads: int | None = None, providers: list[str] | None = None, device: str = "auto",
+                 warmup: bool = True):
         self.path = Path(path)
         if not self.path.is_file():
             raise EdgeclsError(f"model file not found: {clean_text(self.path)}")
         self.kind = artifact_kind(self.path)
-        self.backend = open_backend(str(self.path), self.kind, threads, providers)
+        self.backend = open_backend(str(self.path), self.kind, threads, providers, device)
         self.metadata = self.backend.metadata or {}
         self._set_input(self.backend.input_shape, self.metadata.get("input", {}), input_size)
         self.resize = resize or self.metadata.get("input", {}).get("resize", "stretch")
@@ -75,7 +77,7 @@ class Classifier:
 
     def __repr__(self) -> str:
         return (f"Classifier({str(self.path)!r}, {self.kind}, {self.height}x{self.width}x{self.channels} "
-                f"{self.color}, {len(self.labels)} labels)")
+                f"{self.color}, {len(self.labels)} labels, on {self.backend.device})")
 
     @property
     def supports_batch(self) -> bool:

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgecls import console
 from edgecls.errors import EdgeclsError, clean_text
-from edgecls.runtime import postprocess
+from edgecls.runtime import postprocess, window
 from edgecls.runtime.preprocess import resize
 from edgecls.runtime.stats import Reservoir
 
@@ -42,14 +42,6 @@ class RunOptions:
     jsonl: str | None = None      # path or "-" for stdout
     max_frames: int | None = None
     snapshot_dir: str = "."
-
-
-def display_available() -> bool:
-    """True when an OpenCV window can open (a GUI build and, on Linux, a display)."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    info = cv2.getBuildInformation()
-    return any(f"{gui}" in info for gui in ("GTK", "QT", "Cocoa", "Win32 UI"))
 
 
 def draw_overlay(frame: np.ndarray, top: list[tuple[str, float]], fps: float, latency_ms: float) -> np.ndarray:
@@ -92,9 +84,8 @@ class _Outputs:
             except OSError as exc:
                 raise EdgeclsError(f"cannot write {opts.jsonl}: {exc.strerror}") from None
         self.writer = None
-        self.window = not (opts.headless if opts.headless is not None else not display_available())
-        if self.window and console.level() != "verbose":  # Qt's font-directory notices, 5 per window
-            os.environ.setdefault("QT_LOGGING_RULES", "*=false")
+        show = not (opts.headless if opts.headless is not None else not window.available())
+        self.window = window.Window("edgecls") if show else None
         self.save_tmp = None
         self.counts: collections.Counter = collections.Counter()
         self.last_label = None
@@ -131,17 +122,18 @@ class _Outputs:
                 annotated = resize(annotated, *self.size, mode="pad")
             self.writer.write(annotated)
         if self.window:
-            cv2.imshow("edgecls", annotated)
-            key = cv2.waitKey(self._pace()) & 0xFF
-            if key in (ord("q"), 27):
-                return "quit"
-            if key == ord("s"):
-                path = Path(self.opts.snapshot_dir) / f"snapshot-{record['frame']:06d}.png"
-                cv2.imwrite(str(path), annotated)
-            if key == ord(" "):
-                while (cv2.waitKey(50) & 0xFF) not in (ord(" "), ord("q"), 27):
-                    pass
+            return self._interact(annotated, record["frame"])
         return None
+
+    def _interact(self, annotated: np.ndarray, frame_number: int) -> str | None:
+        """Show the frame; q or Esc quits, s saves a snapshot, space pauses until pressed again."""
+        self.window.show(annotated)
+        action = self.window.action(self._pace())
+        if action == "snapshot":
+            cv2.imwrite(str(Path(self.opts.snapshot_dir) / f"snapshot-{frame_number:06d}.png"), annotated)
+        while action == "pause":
+            action = {"pause": "resume", "quit": "quit"}.get(self.window.action(50), "pause")
+        return "quit" if action == "quit" else None
 
     def _pace(self) -> int:
         """Milliseconds to wait so a file plays at its own frame rate in the window (1 for live sources)."""
@@ -159,7 +151,7 @@ class _Outputs:
             self.writer.release()
             os.replace(self.save_tmp, self.opts.save)
         if self.window:
-            cv2.destroyAllWindows()
+            self.window.close()
 
 
 def run_stream(clf, source, opts: RunOptions | None = None) -> dict:

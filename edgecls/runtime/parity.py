@@ -1,6 +1,12 @@
-"""How far an exported artifact is from the original model, on the same labelled images."""
+"""How far an exported artifact is from the original model, on the same labelled images.
+
+The runtime owns it: ``edgecls export`` gates on it where the model was trained, and
+``edgecls verify`` on the device itself.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -31,12 +37,27 @@ def compare(reference: np.ndarray, probs: np.ndarray, labels: np.ndarray, class_
         "accuracy": accuracy,
         "accuracy_delta_points": round(100 * (accuracy - ref_accuracy), 3),
         "agreement": float((pred == ref_pred).mean()),
+        "agreement_low95": wilson_lower(int((pred == ref_pred).sum()), len(labels)),
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "per_class_delta_points": per_class,
         "worst_class": worst,
         "worst_class_delta_points": per_class[worst],
     }
+
+
+def wilson_lower(successes: int, n: int, z: float = 1.959964) -> float:
+    """The 95% Wilson score lower bound of a proportion: how low agreement may truly be.
+
+    >>> round(wilson_lower(999, 1000), 5), round(wilson_lower(300, 300), 5)
+    (0.99436, 0.98736)
+    """
+    if n <= 0:
+        raise EdgeclsError("no images: a proportion needs at least one")
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - margin) / (1 + z * z / n)
 
 
 def gate_failures(row: dict, max_drop: float, min_agreement: float, max_class_drop: float | None = None) -> list[str]:
@@ -63,13 +84,18 @@ def gate_failures(row: dict, max_drop: float, min_agreement: float, max_class_dr
 
 def format_table(rows: list[dict]) -> str:
     """The parity table as aligned text."""
-    head = (f"{'artifact':<20} {'size':>10} {'accuracy':>9} {'delta':>7} {'agree':>7} "
+    head = (f"{'artifact':<20} {'size':>10} {'accuracy':>9} {'delta':>7} {'agree':>7} {'>=95%':>7} "
             f"{'max|dp|':>9} {'mean|dp|':>9}  {'worst class':<22} status")
     lines = [head, "-" * len(head)]
     for r in rows:
         worst = f"{r['worst_class']} ({r['worst_class_delta_points']:+.1f})" if r.get("worst_class") else ""
         lines.append(
             f"{r['artifact']:<20} {r['size_bytes']:>10,} {r['accuracy']:>9.4f} {r['accuracy_delta_points']:>+7.2f} "
-            f"{r['agreement']:>7.4f} {r['max_abs_diff']:>9.2e} {r['mean_abs_diff']:>9.2e}  {worst:<22} "
+            f"{r['agreement']:>7.4f} {_low(r):>7} {r['max_abs_diff']:>9.2e} {r['mean_abs_diff']:>9.2e}  {worst:<22} "
             f"{'ok' if r['passed'] else 'FAILED'}")
     return "\n".join(lines)
+
+
+def _low(row: dict) -> str:
+    """The agreement's 95% lower bound as printed (rows from before it was recorded show ``-``)."""
+    return f"{row['agreement_low95']:.4f}" if row.get("agreement_low95") is not None else "-"

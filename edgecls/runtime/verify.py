@@ -1,0 +1,153 @@
+"""``edgecls verify``: the parity gate again, on the device, without TensorFlow.
+
+``edgecls export`` writes ``reference.npz`` beside the artifacts: a class-stratified few
+hundred test images as the uint8 pixels the artifacts take, their true classes and the
+original model's probabilities. On the device every artifact classifies them again with
+the device's own kernels (int8 rounding differs between x86-64 and arm64), and the gate of
+``parity.json`` applies to what it gives there. ``images=`` adds the user's own frames,
+where no original runs: there each artifact is compared with the export's float one.
+
+Example::
+
+    from edgecls.runtime.verify import verify_export
+    report = verify_export("runs/mini/export")
+    print(report["passed"], [r["agreement"] for r in report["artifacts"]])
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from edgecls import fileio, limits
+from edgecls.errors import EdgeclsError, clean_text
+from edgecls.runtime import parity
+from edgecls.runtime.classifier import Classifier
+from edgecls.runtime.sources import list_images, read_image
+from edgecls.runtime.stats import Reservoir
+
+REFERENCE = "reference.npz"
+REFERENCE_BYTES = 1 << 20  # pixels kept: about 1 MB, at least MIN_IMAGES and at most MAX_IMAGES images
+MIN_IMAGES, MAX_IMAGES = 32, 500
+ARRAYS = {"x": np.uint8, "y": np.int64, "probs": np.float32}
+
+
+def reference_count(image_shape: tuple[int, ...]) -> int:
+    """How many test images the reference set keeps at this image size.
+
+    >>> reference_count((28, 28, 1)), reference_count((32, 32, 3)), reference_count((224, 224, 3))
+    (500, 341, 32)
+    """
+    return int(np.clip(REFERENCE_BYTES // int(np.prod(image_shape)), MIN_IMAGES, MAX_IMAGES))
+
+
+def reference_bytes(x: np.ndarray, y: np.ndarray, probs: np.ndarray) -> bytes:
+    """The reference set as compressed .npz bytes (no pickled objects: names live in parity.json)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=x.astype(np.uint8), y=y.astype(np.int64), probs=probs.astype(np.float32))
+    return buffer.getvalue()
+
+
+def load_reference(path: Path) -> dict[str, np.ndarray]:
+    """The reference arrays, checked: sizes before decompressing, then dtypes and shapes."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > limits.max_unpacked_bytes():
+            raise EdgeclsError(f"{path}: unpacks to {unpacked >> 20} MB, over the limit of "
+                               f"{limits.max_unpacked_bytes() >> 20} MB (EDGECLS_MAX_UNPACKED_MB)")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in ARRAYS}
+    except EdgeclsError:
+        raise
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise EdgeclsError(f"{path}: not a reference set written by edgecls export ({exc})") from exc
+    x, y, probs = arrays["x"], arrays["y"], arrays["probs"]
+    if any(arrays[name].dtype != dtype for name, dtype in ARRAYS.items()) or x.ndim != 4 or \
+            y.shape != (len(x),) or probs.ndim != 2 or len(probs) != len(x) or not len(x):
+        raise EdgeclsError(f"{path}: damaged reference set (shapes {x.shape}, {y.shape}, {probs.shape})")
+    return arrays
+
+
+def frame_latency(clf: Classifier, x: np.ndarray, frames: int = 100) -> dict[str, float]:
+    """Per-frame latency in ms (p50, p95) of ``clf`` on up to ``frames`` reference images, one at a time."""
+    times = Reservoir(frames)
+    for i in range(min(frames, len(x))):
+        start = time.perf_counter()
+        clf.predict(x[i : i + 1])
+        times.add((time.perf_counter() - start) * 1000)
+    return times.percentiles((50, 95))
+
+
+def _artifacts(folder: Path, report: dict) -> list[Path]:
+    names = [row["artifact"] for row in report.get("artifacts", [])]
+    if not names:
+        raise EdgeclsError(f"{folder}/parity.json lists no artifacts")
+    return [folder / Path(name).name for name in names]
+
+
+def verify_export(folder: str | Path, *, images: str | Path | None = None, threads: int | None = None,
+                  device: str = "auto") -> dict:
+    """Every artifact of an export on its reference set (and on ``images``), gated as at export."""
+    folder = Path(folder)
+    for needed in ("parity.json", REFERENCE):
+        if not (folder / needed).is_file():
+            raise EdgeclsError(f"{clean_text(folder)} has no {needed}: verify takes an export folder written by "
+                               "`edgecls export` (export again with this version for a reference set)")
+    report = fileio.read_json(folder / "parity.json")
+    gate = report.get("gate", {})
+    ref = load_reference(folder / REFERENCE)
+    rows = []
+    for path in _artifacts(folder, report):
+        clf = Classifier(path, threads=threads, device=device, warmup=False)
+        probs = clf.predict(ref["x"])
+        row = {"artifact": path.name, "size_bytes": path.stat().st_size, "device": clf.backend.device,
+               **parity.compare(ref["probs"], probs, ref["y"], clf.labels or [str(c) for c in range(probs.shape[1])])}
+        row["failures"] = parity.gate_failures(row, gate.get("max_drop_points", 1.0), gate.get("min_agreement", 0.99),
+                                               gate.get("max_class_drop_points"))
+        row["passed"] = not row["failures"]
+        row["latency_ms"] = frame_latency(clf, ref["x"])
+        rows.append(row)
+    result = {"export": str(folder), "machine": f"{platform.system()} {platform.machine()}",
+              "python": platform.python_version(), "samples": int(len(ref["y"])), "gate": gate,
+              "artifacts": rows, "passed": all(r["passed"] for r in rows)}
+    if images is not None:
+        result["images"] = agreement_on_images(folder, rows, Path(images), threads, device)
+    return result
+
+
+def agreement_on_images(folder: Path, rows: list[dict], images: Path, threads, device) -> dict:
+    """Top-1 agreement of every artifact with the export's first float one on the user's own frames."""
+    paths = list_images(images) if images.is_dir() else [images]
+    if not paths:
+        raise EdgeclsError(f"--images {clean_text(images)}: no images there")
+    frames = [read_image(p) for p in paths[:MAX_IMAGES]]
+    names = [r["artifact"] for r in rows]
+    base = next((n for n in names if "int8" not in n), names[0])
+    answers = {}
+    for name in names:
+        clf = Classifier(folder / name, threads=threads, device=device, warmup=False)
+        answers[name] = clf.predict(np.stack([clf.preprocess(f) for f in frames])).argmax(1)
+    return {"images": len(frames), "against": base,
+            "agreement": {n: float((answers[n] == answers[base]).mean()) for n in names}}
+
+
+def format_report(result: dict) -> str:
+    """The export's parity table, measured here, then latency on this device and the images' agreement."""
+    lines = [f"{result['machine']}, Python {result['python']}: {len(result['artifacts'])} artifacts on "
+             f"{result['samples']} reference images",
+             parity.format_table(result["artifacts"]), "",
+             f"{'artifact':<20} {'device':<24} {'p50 ms':>8} {'p95 ms':>8}"]
+    for r in result["artifacts"]:
+        lines.append(f"{r['artifact']:<20} {r['device']:<24} {r['latency_ms']['p50']:>8.3f} "
+                     f"{r['latency_ms']['p95']:>8.3f}")
+    if "images" in result:
+        seen = result["images"]
+        lines.append(f"\non {seen['images']} of your images, top-1 agreement with {seen['against']}: " +
+                     ", ".join(f"{n} {a:.4f}" for n, a in seen["agreement"].items()))
+    return "\n".join(lines)

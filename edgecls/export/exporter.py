@@ -220,6 +220,25 @@ def measure(job: Job, path: Path, gate: dict, threads: int | None = None) -> dic
     return row
 
 
+def _held_out_agreement(job: Job, staging: Path, images: int = 1000):
+    """A scorer of candidate .tflite bytes: top-1 agreement with the float model on ``images``
+    class-stratified training images (never the test split, on which the gate is measured)."""
+    from edgecls.runtime import Classifier
+    from edgecls.toolkit.data import stratified_sample
+    from edgecls.toolkit.evaluate import predict
+
+    x = job.dataset.x_train[stratified_sample(job.dataset.y_train, images, 1)]
+    answers = predict(job.model, x).argmax(1)
+    probe = staging / "sensitivity.tflite"
+
+    def agreement(data: bytes) -> float:
+        probe.write_bytes(data)
+        clf = Classifier(probe, labels=job.source.labels, input_size=(*x.shape[1:3], 3), warmup=False)
+        return float((clf.predict(x).argmax(1) == answers).mean())
+
+    return agreement
+
+
 def _repair(job: Job, artifact: Artifact, row: dict, staging: Path, gate: dict, io_dtype: str, threads) -> dict:
     """The int8 repair of one failing artifact (see :mod:`edgecls.export.repair`)."""
     from edgecls.runtime import Classifier
@@ -229,14 +248,18 @@ def _repair(job: Job, artifact: Artifact, row: dict, staging: Path, gate: dict, 
     console.info(f"{artifact.filename} failed the gate: trying the int8 repairs in order ...")
     if artifact.backend == "tflite":
         attempts = repair.tflite_attempts(staging / "saved_model_int8", job.calibration(artifact),
-                                          job.calibration(artifact, repair.CALIB_FACTOR), io_dtype)
+                                          job.calibration(artifact, repair.CALIB_FACTOR), io_dtype,
+                                          _held_out_agreement(job, staging))
     else:
         attempts = repair.onnx_attempts(staging / ARTIFACTS["onnx-fp32"].filename, job.calib,
                                         job.calibration(artifact, repair.CALIB_FACTOR))
     fp32 = staging / ARTIFACTS[f"{artifact.backend}-fp32"].filename
     fp32_ms = frame_latency(Classifier(fp32, threads=1), job.dataset.x_test)["p50"] if fp32.exists() else None
-    return repair.repair(path, row, attempts, lambda p, extra: _embed(p, _metadata(job, artifact, **extra)),
-                         lambda p: measure(job, p, gate, threads), fp32_ms)
+    try:
+        return repair.repair(path, row, attempts, lambda p, extra: _embed(p, _metadata(job, artifact, **extra)),
+                             lambda p: measure(job, p, gate, threads), fp32_ms)
+    finally:
+        (staging / "sensitivity.tflite").unlink(missing_ok=True)
 
 
 def verify(job: Job, rows: list[dict], staging: Path, gate: dict, *, io_dtype: str = "uint8",
@@ -255,6 +278,27 @@ def verify(job: Job, rows: list[dict], staging: Path, gate: dict, *, io_dtype: s
                 row["worst_layers"] = tflite.quantization_report(staging / "saved_model_int8",
                                                                  job.calibration(ARTIFACTS["tflite-int8"]), io_dtype)
     return rows
+
+
+def slow_repairs(rows: list[dict]) -> list[str]:
+    """A line for each repaired int8 file that runs slower than its fp32 twin: a repair that is no answer.
+
+    >>> slow_repairs([{"artifact": "model_fp32.tflite", "latency_ms": {"p50": 0.065}},
+    ...               {"artifact": "model_int8.tflite", "repair": "16x8", "latency_ms": {"p50": 1.59}}])
+    ['model_int8.tflite passes only as 16x8, which runs 24.5x slower than model_fp32.tflite (1.590 ms against 0.065 ms a frame on 1 thread): ship model_fp32.tflite or a smaller float file instead']
+    """
+    by_name = {r["artifact"]: r for r in rows}
+    lines = []
+    for row in rows:
+        fp32 = by_name.get(row["artifact"].replace("int8", "fp32"))
+        if not (row.get("repair") and fp32 and "latency_ms" in fp32):
+            continue
+        ms, fp32_ms = row["latency_ms"]["p50"], fp32["latency_ms"]["p50"]
+        if ms > fp32_ms:
+            lines.append(f"{row['artifact']} passes only as {row['repair']}, which runs {ms / fp32_ms:.1f}x slower than "
+                         f"{fp32['artifact']} ({ms:.3f} ms against {fp32_ms:.3f} ms a frame on 1 thread): ship "
+                         f"{fp32['artifact']} or a smaller float file instead")
+    return lines
 
 
 def reference_set(job: Job) -> bytes:
@@ -333,6 +377,8 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
         raise
     console.info(f"original accuracy {job.original_accuracy:.4f} on {len(job.dataset.y_test)} test images")
     console.info(parity.format_table(rows))
+    for line in slow_repairs(rows):
+        console.warn(line)
     if not passed:
         raise _gate_error(rows, where)
     return report

@@ -4,7 +4,8 @@ keep the first that passes.
 1. Calibration: four times the calibration images; for ONNX also entropy and percentile
    calibration (TFLite's converter offers one method).
 2. Selective float fallback: the K layers that add the most int8 error stay float, K = 1, 2, 4, 8
-   (TFLite: QuantizationDebugger's error per tensor in quantization steps, ``denylisted_nodes``;
+   (TFLite: each layer quantized alone, ranked by the agreement it costs, or past
+   SENSITIVITY_LAYERS by QuantizationDebugger's error in quantization steps; ``denylisted_nodes``;
    ONNX: onnxruntime's per-node comparison of the QDQ graph with the float one,
    ``quantize_static(nodes_to_exclude=...)``).
 3. TFLite only: 16x8, int16 activations and int8 weights.
@@ -27,6 +28,7 @@ from edgecls import console
 
 FALLBACK_STEPS = (1, 2, 4, 8)
 CALIB_FACTOR = 4
+SENSITIVITY_LAYERS = 48  # up to this many quantized layers, each one's cost is measured alone
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,22 @@ class Attempt:
     build: Callable[[Path], dict]      # writes the artifact file; returns what its metadata adds
 
 
-def tflite_attempts(saved_model: Path, calib, more_calib, io_dtype: str) -> Iterator[Attempt]:
-    """The TFLite fixes in order; the debugger's layer ranking is computed only when reached."""
+def tflite_attempts(saved_model: Path, calib, more_calib, io_dtype: str,
+                    agreement: Callable[[bytes], float]) -> Iterator[Attempt]:
+    """The TFLite fixes in order; the layer ranking is computed only when reached.
+
+    Layers are ranked by what int8 costs each one alone (``agreement`` of a candidate with the
+    float model on held-out images, see :func:`edgecls.export.tflite.layer_sensitivity`); past
+    SENSITIVITY_LAYERS layers, by the debugger's error in quantization steps.
+    """
     from edgecls.export import tflite
 
     yield Attempt(f"calibration x{CALIB_FACTOR} ({len(more_calib)} images)", lambda path: _write(
         path, tflite.convert(saved_model, "int8", calib=more_calib, io_dtype=io_dtype),
         {"dtype": io_dtype, "calibration_images": len(more_calib)}))
     ranked = [row["layer"] for row in tflite.layer_errors(saved_model, calib, io_dtype) if row["rmse_over_scale"] > 0]
+    if 1 < len(ranked) <= SENSITIVITY_LAYERS:
+        ranked = [row["layer"] for row in tflite.layer_sensitivity(saved_model, calib, ranked, agreement, io_dtype)]
     for k in FALLBACK_STEPS[: _steps(len(ranked))]:
         layers = ranked[:k]
         yield Attempt(f"float fallback of {k} layer{'s' * (k > 1)}", lambda path, layers=layers: _write(

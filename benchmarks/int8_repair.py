@@ -25,13 +25,21 @@ MODELS = {"cnn4": HERE / "models" / "fashion-mnist-cnn4", "edge-cnn": HERE / "mo
 
 
 def export(name: str, folder: Path) -> dict:
-    """parity.json of the model's export (published or failed)."""
+    """parity.json of the model's export (published or failed), each file's 1-thread latency added."""
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.verify import frame_latency
+    from edgecls.toolkit.data import load_dataset
+
     run = folder / name
     shutil.copytree(MODELS[name], run)
     subprocess.run([sys.executable, "-m", "edgecls.cli", "export", str(run), "--int8", "--data", "fashion-mnist"],
                    check=False)
     out = run / "export" if (run / "export").is_dir() else run / "export.failed"
-    return json.loads((out / "parity.json").read_text())
+    report = json.loads((out / "parity.json").read_text())
+    x = load_dataset("fashion-mnist").x_test
+    for row in report["artifacts"]:
+        row["latency_ms"] = frame_latency(Classifier(out / row["artifact"], threads=1), x)
+    return report
 
 
 def rows(name: str, report: dict) -> list[dict]:

@@ -357,8 +357,10 @@ def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, 
 @click.option("--threads", type=click.IntRange(1, 256), help="Inference threads (default: all cores).")
 @click.option("--device", type=click.Choice(devices.CHOICES), default="auto", show_default=True,
               help="auto: the best available; gpu: refuse without one.")
+@click.option("--artifact", "only", multiple=True, help="Verify only this file of the export (repeatable), "
+              "e.g. the one you deploy.")
 @click.option("--json", "json_path", type=types.OutputFile(), help="Write the results as JSON to PATH (- for stdout).")
-def verify(export_dir, images, threads, device, json_path):
+def verify(export_dir, images, threads, device, only, json_path):
     """Run the parity gate again on this device with the runtime alone; exit 3 when it fails.
 
     Every artifact classifies the reference images that export wrote beside it, with this
@@ -374,7 +376,7 @@ def verify(export_dir, images, threads, device, json_path):
     from edgecls.errors import GateError
     from edgecls.runtime.verify import format_report, verify_export
 
-    result = verify_export(export_dir, images=images, threads=threads, device=device)
+    result = verify_export(export_dir, images=images, threads=threads, device=device, only=list(only) or None)
     if json_path == "-":
         click.echo(json.dumps(result, indent=2))
     else:

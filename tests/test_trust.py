@@ -406,8 +406,8 @@ def test_failed_gate_never_replaces_a_working_export(tmp_path, trained_run, expo
     shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("export*"))
     shutil.copytree(exported, run / "export")
     before = {p.name: p.read_bytes() for p in (run / "export").iterdir()}
-    proc = run_cli("export", str(run), "--formats", "tflite-int8", "--calib", "20", "--min-agreement", "1.0",
-                   "--max-drop", "0")
+    proc = run_cli("export", str(run), "--formats", "tflite-int8", "--calib", "20", "--no-repair",
+                   "--min-agreement", "1.0", "--max-drop", "0")
     assert proc.returncode == 3, proc.stderr
     assert {p.name: p.read_bytes() for p in (run / "export").iterdir()} == before
     failed = json.loads((run / "export.failed" / "parity.json").read_text())

@@ -84,6 +84,13 @@ def test_a_device_that_disagrees_fails_with_exit_3(tmp_path, exported, reference
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_one_artifact_alone_and_an_unknown_one(exported):
+    proc = run_cli("verify", str(exported), "--artifact", "model_int8.onnx", check=True)
+    assert proc.stdout.count(" ok\n") == 1 and "model_int8.onnx" in proc.stdout and "model_fp32" not in proc.stdout
+    bad = run_cli("verify", str(exported), "--artifact", "model.tflite")
+    assert bad.returncode != 0 and bad.stderr.startswith("error: --artifact model.tflite: not in this export")
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda p: p.unlink(), "has no reference.npz"),
     (lambda p: p.write_bytes(b"PK\x03\x04 not really"), "not a reference set written by edgecls export"),

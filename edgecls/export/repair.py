@@ -123,9 +123,9 @@ def repair(path: Path, first: dict, attempts: Iterator[Attempt], finish: Callabl
             tried.append(_record(attempt.name, row, path, fp32_ms, extra))
             if row["passed"]:
                 return {**row, "repair": attempt.name, "float_layers": extra.get("float_layers", []),
-                        "attempts": tried}
+                        "attempts": tried, "fp32_latency_ms": fp32_ms}
         shutil.copyfile(original, path)
-        return {"repair": None, "attempts": tried}
+        return {"repair": None, "attempts": tried, "fp32_latency_ms": fp32_ms}
     finally:
         original.unlink(missing_ok=True)
 

@@ -84,16 +84,22 @@ def frame_latency(clf: Classifier, x: np.ndarray, frames: int = 100) -> dict[str
     return times.percentiles((50, 95))
 
 
-def _artifacts(folder: Path, report: dict) -> list[Path]:
-    names = [row["artifact"] for row in report.get("artifacts", [])]
+def _artifacts(folder: Path, report: dict, only: list[str] | None = None) -> list[Path]:
+    """The export's artifacts as parity.json lists them, or the ``only`` ones among them."""
+    names = [Path(row["artifact"]).name for row in report.get("artifacts", [])]
     if not names:
         raise EdgeclsError(f"{folder}/parity.json lists no artifacts")
-    return [folder / Path(name).name for name in names]
+    unknown = sorted(set(only or []) - set(names))
+    if unknown:
+        raise EdgeclsError(f"--artifact {clean_text(', '.join(unknown))}: not in this export "
+                           f"(it has {', '.join(names)})")
+    return [folder / name for name in names if not only or name in only]
 
 
 def verify_export(folder: str | Path, *, images: str | Path | None = None, threads: int | None = None,
-                  device: str = "auto") -> dict:
-    """Every artifact of an export on its reference set (and on ``images``), gated as at export."""
+                  device: str = "auto", only: list[str] | None = None) -> dict:
+    """Every artifact of an export (or the ``only`` ones) on its reference set (and on ``images``),
+    gated as at export."""
     folder = Path(folder)
     for needed in ("parity.json", REFERENCE):
         if not (folder / needed).is_file():
@@ -103,7 +109,7 @@ def verify_export(folder: str | Path, *, images: str | Path | None = None, threa
     gate = report.get("gate", {})
     ref = load_reference(folder / REFERENCE)
     rows = []
-    for path in _artifacts(folder, report):
+    for path in _artifacts(folder, report, only):
         clf = Classifier(path, threads=threads, device=device, warmup=False)
         probs = clf.predict(ref["x"])
         row = {"artifact": path.name, "size_bytes": path.stat().st_size, "device": clf.backend.device,
@@ -139,7 +145,8 @@ def agreement_on_images(folder: Path, rows: list[dict], images: Path, threads, d
 
 def format_report(result: dict) -> str:
     """The export's parity table, measured here, then latency on this device and the images' agreement."""
-    lines = [f"{result['machine']}, Python {result['python']}: {len(result['artifacts'])} artifacts on "
+    count = len(result["artifacts"])
+    lines = [f"{result['machine']}, Python {result['python']}: {count} artifact{'s' * (count != 1)} on "
              f"{result['samples']} reference images",
              parity.format_table(result["artifacts"]), "",
              f"{'artifact':<20} {'device':<24} {'p50 ms':>8} {'p95 ms':>8}"]

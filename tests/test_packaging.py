@@ -76,7 +76,7 @@ def test_each_install_line_brings_one_opencv_and_at_most_one_onnxruntime():
     """The gpu lines never leave onnxruntime beside onnxruntime-gpu; every line's OpenCV is headless."""
     lines = readme_install_lines()
     jobs = {line: re.findall(r"edgecls\[([\w,-]+)\]", line) for line in lines}
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
         found = dict(zip(jobs, pool.map(lambda e: resolve(requirements(e[0].split(",") if e else [])),
                                         jobs.values())))
     for line, names in found.items():

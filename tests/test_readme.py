@@ -22,6 +22,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,6 +143,16 @@ def test_readme_block(block: Block, workdir: Path):
     assert block.lang == "bash", f"README line {block.line}: no runner for {block.lang} blocks"
     for line in [*block.before, *commands(block.text()), *block.after]:
         run_line(line, workdir, ctrl_c=any(line.startswith(prefix) for prefix in block.ctrl_c))
+    keep_quickstart_run(workdir)
+
+
+def keep_quickstart_run(workdir: Path) -> None:
+    """The quickstart's run (train on the sample, export --int8) is the benchmarks' sample model too:
+    scripts/test.sh names a place in EDGECLS_KEEP_QUICKSTART, and the benchmarks take it from there
+    instead of training the same model again (about 100 s)."""
+    keep, run = os.environ.get("EDGECLS_KEEP_QUICKSTART"), workdir / "quickstart"
+    if keep and (run / "export" / "parity.json").is_file() and not Path(keep).exists():
+        shutil.copytree(run, keep)
 
 
 def test_every_block_is_run_or_says_why():

@@ -14,8 +14,8 @@ import os
 import numpy as np
 
 from edgecls import console, limits
-from edgecls.runtime import devices
 from edgecls.errors import EdgeclsError, first_line
+from edgecls.runtime import devices
 from edgecls.runtime.metadata import KEY, parse_metadata, tflite_metadata_entry
 
 

@@ -411,8 +411,9 @@ def info(artifact, as_json):
     if artifact is None:
         facts = devices.info()
         click.echo(json.dumps(facts, indent=2) if as_json else devices.format_info(facts))
-        if devices.problems(facts["owners"]):
-            raise EdgeclsError("; ".join(devices.problems(facts["owners"])), exit_code=1)
+        clashes = devices.problems(facts["owners"])
+        if clashes:
+            raise EdgeclsError("; ".join(clashes), exit_code=1)
         return
     clf = Classifier(artifact, warmup=False)
     doc = {"path": artifact, "kind": clf.kind, "size_bytes": Path(artifact).stat().st_size,

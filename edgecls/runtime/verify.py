@@ -108,9 +108,9 @@ def verify_export(folder: str | Path, *, images: str | Path | None = None, threa
     report = fileio.read_json(folder / "parity.json")
     gate = report.get("gate", {})
     ref = load_reference(folder / REFERENCE)
-    rows = []
+    rows, classifiers = [], {}
     for path in _artifacts(folder, report, only):
-        clf = Classifier(path, threads=threads, device=device, warmup=False)
+        clf = classifiers[path.name] = Classifier(path, threads=threads, device=device, warmup=False)
         probs = clf.predict(ref["x"])
         row = {"artifact": path.name, "size_bytes": path.stat().st_size, "device": clf.backend.device,
                **parity.compare(ref["probs"], probs, ref["y"], clf.labels or [str(c) for c in range(probs.shape[1])])}
@@ -123,22 +123,21 @@ def verify_export(folder: str | Path, *, images: str | Path | None = None, threa
               "python": platform.python_version(), "samples": int(len(ref["y"])), "gate": gate,
               "artifacts": rows, "passed": all(r["passed"] for r in rows)}
     if images is not None:
-        result["images"] = agreement_on_images(folder, rows, Path(images), threads, device)
+        result["images"] = agreement_on_images(classifiers, Path(images))
     return result
 
 
-def agreement_on_images(folder: Path, rows: list[dict], images: Path, threads, device) -> dict:
-    """Top-1 agreement of every artifact with the export's first float one on the user's own frames."""
+def agreement_on_images(classifiers: dict[str, Classifier], images: Path) -> dict:
+    """Top-1 agreement of every artifact (name -> its open Classifier) with the export's first float
+    one on the user's own frames."""
     paths = list_images(images) if images.is_dir() else [images]
     if not paths:
         raise EdgeclsError(f"--images {clean_text(images)}: no images there")
     frames = [read_image(p) for p in paths[:MAX_IMAGES]]
-    names = [r["artifact"] for r in rows]
+    names = list(classifiers)
     base = next((n for n in names if "int8" not in n), names[0])
-    answers = {}
-    for name in names:
-        clf = Classifier(folder / name, threads=threads, device=device, warmup=False)
-        answers[name] = clf.predict(np.stack([clf.preprocess(f) for f in frames])).argmax(1)
+    answers = {name: clf.predict(np.stack([clf.preprocess(f) for f in frames])).argmax(1)
+               for name, clf in classifiers.items()}
     return {"images": len(frames), "against": base,
             "agreement": {n: float((answers[n] == answers[base]).mean()) for n in names}}
 

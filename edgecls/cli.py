@@ -157,7 +157,11 @@ def _contract(input_range, mean, std, color, invert, output_kind):
 @click.option("--val-split", type=types.Finite(0, 0.9, min_open=True, max_open=True),
               help="Fraction of train held out for validation (default 0.1).")
 @click.option("--patience", type=types.POSITIVE, default=8, show_default=True, help="Early-stopping patience (val_loss).")
-@click.option("--no-augment", is_flag=True, help="Switch data augmentation off.")
+@click.option("--augment", type=types.AUGMENT,
+              help="Override the data's augmentation: none, or e.g. flip=0,rotate=10,shift=0.1,zoom=0.1,"
+                   "brightness=0.2,noise=3 (the train banner prints what is used).")
+@click.option("--no-augment", is_flag=True, hidden=True, expose_value=False,
+              callback=lambda ctx, param, value: _moved(ctx, "--no-augment is now --augment none") if value else None)
 @click.option("--init", type=types.EXISTING_FILE, help="Fine-tune from this .keras model (new head if classes differ).")
 @click.option("--weights", default="none", show_default=True,
               help="keras.applications backbones: imagenet (downloaded by Keras), none, or a weights file.")
@@ -177,7 +181,7 @@ def _contract(input_range, mean, std, color, invert, output_kind):
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out (only once the new one is done).")
 def train(data, data_dir, image_size, channels, resize, model_name, epochs, batch_size, learning_rate, weight_decay,
-          label_smoothing, val_split, patience, no_augment, init, weights, freeze_backbone, fine_tune_layers,
+          label_smoothing, val_split, patience, augment, init, weights, freeze_backbone, fine_tune_layers,
           fine_tune_epochs, mixed_precision, distribute, seed, split_seed, out, resume, overwrite):
     """[train extra] Train a classifier and write a run directory with its reports.
 
@@ -192,7 +196,7 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
 
     cfg = TrainConfig(data=data, out=out, model=model_name, epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, weight_decay=weight_decay, label_smoothing=label_smoothing,
-                      augment=not no_augment, val_split=val_split, seed=seed, split_seed=split_seed,
+                      augment=augment, val_split=val_split, seed=seed, split_seed=split_seed,
                       patience=patience, init=init,
                       weights=weights, freeze_backbone=freeze_backbone, fine_tune_layers=fine_tune_layers,
                       fine_tune_epochs=fine_tune_epochs,
@@ -443,7 +447,12 @@ def info(artifact, as_json):
 
 def _moved_to_resize(ctx) -> None:
     flag = next((a for a in sys.argv if a in ("--crop", "--pad", "--stretch")), "--crop")
-    raise click.UsageError(f"{flag} is now --resize {flag[2:]} (one option; the default comes from the model)", ctx)
+    _moved(ctx, f"{flag} is now --resize {flag[2:]} (one option; the default comes from the model)")
+
+
+def _moved(ctx, message: str) -> None:
+    """An option that was renamed: one line that says what replaced it."""
+    raise click.UsageError(message, ctx)
 
 
 @main.command()

@@ -107,6 +107,22 @@ class Choices(click.ParamType):
         return items
 
 
+class AugmentSpec(click.ParamType):
+    """``none`` or ``NAME=VALUE`` pairs (flip, rotate, shift, zoom, brightness, noise), each within its bound."""
+
+    name = "none|NAME=VALUE,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dict):
+            return value
+        from edgecls.toolkit.augment import parse_spec
+
+        try:
+            return parse_spec(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 class OutputFile(click.Path):
     """A file to create: its folder must exist and be writable, and its suffix be one of ``suffixes``."""
 
@@ -138,3 +154,4 @@ POSITIVE = click.IntRange(min=1)
 IMAGE_SIZE = click.IntRange(8, 4096)
 SEED = click.IntRange(0, 2**32 - 1)
 FRACTION = Finite(0.0, 1.0)
+AUGMENT = AugmentSpec()

@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1        # also keeps logits in a range int8 resolves well
-    augment: bool = True
+    augment: dict | str | None = None   # None: the data's defaults; "none"; or overrides (augment.parse_spec)
     val_split: float | None = None
     seed: int = 0                       # weights, dropout, augmentation and batch order
     split_seed: int | None = None       # which file is train / val / test (None: ``seed``)
@@ -61,7 +61,6 @@ class TrainConfig:
     resize: str = "stretch"             # folder datasets: stretch, crop or pad; carried to export
     mixed_precision: str = "float32"
     distribute: str = "auto"            # auto, none or data-parallel (see edgecls.toolkit.distribute)
-    augmentation: dict = field(default_factory=dict)
 
     @staticmethod
     def default_epochs(data: str) -> int:
@@ -313,17 +312,19 @@ def _write_history(path: Path, history: dict) -> None:
 
 
 def _load_data(cfg: TrainConfig, replicas):
-    """The dataset and the plans of its train / val batches."""
-    from edgecls.toolkit.augment import Augmentation
+    """The dataset and the plans of its train / val batches; ``cfg.augment`` becomes what is used."""
+    from edgecls.toolkit.augment import resolve
     from edgecls.toolkit.data import dataset_options, load_dataset
-    from edgecls.toolkit.pipeline import make_batches
+    from edgecls.toolkit.pipeline import default_workers, make_batches
 
     ds = load_dataset(cfg.data, **dataset_options(asdict(cfg)))
     console.info(ds.summary())
-    aug = Augmentation.for_dataset(ds.name) if cfg.augment else None
-    cfg.augmentation = aug.to_dict() if aug else {}
+    aug, why = resolve(cfg.augment, ds.name, ds.class_names)
+    cfg.augment = aug.to_dict()  # config.json records every transform, so --resume repeats them
+    console.info(f"augmentation ({why}): {aug.describe()}")
     train_batches = make_batches(ds.x_train, ds.y_train, ds.num_classes, cfg.batch_size, shuffle=True,
-                                 augment=aug, seed=cfg.seed, drop_remainder=replicas.count > 1)
+                                 augment=aug if aug.active else None, seed=cfg.seed,
+                                 drop_remainder=replicas.count > 1, workers=default_workers())
     val_size = len(ds.y_val) - len(ds.y_val) % replicas.count  # every batch splits evenly across replicas
     val_batches = make_batches(ds.x_val[:val_size], ds.y_val[:val_size], ds.num_classes,
                                512 - 512 % replicas.count)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 import subprocess
 import sys
 
 import onnxruntime
 import pytest
 
-from conftest import run_cli
+from conftest import client_python, run_cli
 from edgecls.runtime import devices
 
 GPU = [p for p in onnxruntime.get_available_providers() if p in devices.GPU_PROVIDERS]
@@ -68,3 +69,31 @@ def test_without_onnxruntime_an_onnx_file_names_the_extra(exported):
     info = subprocess.run([sys.executable, "-c", script, "info"], capture_output=True, text=True)
     assert info.returncode == 0 and "ONNX Runtime: ONNX Runtime is not installed" in info.stdout
 
+
+
+def test_the_gpu_build_on_a_machine_without_a_gpu(exported):
+    """``edgecls[gpu]``'s ONNX Runtime (onnxruntime-gpu, alone in its own environment; its CUDA libraries
+    from pip left out) where no GPU is: info names it as the one owner and lists its GPU providers,
+    auto starts on the CPU and says so, gpu is one line. The oracle is the package itself: its own
+    provider list, and the answers of the CPU build here."""
+    from test_packaging import REPO, requirements
+
+    wanted = [re.sub(r"\[[\w,]+\]", "", req) for req in requirements(["gpu"])]  # without the CUDA libraries
+    python = client_python(*wanted)
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(exported)}
+    there = lambda *args: subprocess.run([str(python), "-m", "edgecls.cli", *args], capture_output=True, text=True,
+                                         env=env, timeout=300)
+    facts = json.loads(there("info", "--json").stdout)
+    assert facts["owners"]["onnxruntime"] == ["onnxruntime-gpu"]
+    assert "CUDAExecutionProvider" in facts["onnxruntime"]["providers"]
+    model = str(exported / "model_int8.onnx")
+    auto = there("run", model, "--source", str(exported / "labels.txt"), "--headless", "--device", "auto")
+    assert "on CPUExecutionProvider)" in auto.stderr.splitlines()[0], auto.stderr
+    gpu = there("run", model, "--source", str(exported), "--headless", "--device", "gpu")
+    lines = gpu.stderr.strip().splitlines()
+    assert gpu.returncode != 0 and len(lines) == 1 and "--device gpu" in lines[0], gpu.stderr
+    verified = there("verify", str(exported), "--artifact", "model_int8.onnx", "--json", "-")
+    here = json.loads(run_cli("verify", str(exported), "--artifact", "model_int8.onnx", "--json", "-", check=True).stdout)
+    assert verified.returncode == 0, verified.stderr[-1500:]
+    assert [(a["agreement"], a["accuracy"]) for a in json.loads(verified.stdout)["artifacts"]] == \
+        [(a["agreement"], a["accuracy"]) for a in here["artifacts"]]

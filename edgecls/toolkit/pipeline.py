@@ -4,8 +4,8 @@ A batch is a pure function of (seed, epoch, index): the order of epoch ``e`` is 
 permutation ``(seed, e)`` and its augmentation draws from ``(seed, e, i)``. Nothing depends
 on when Keras calls ``on_epoch_end`` or how far its loader reads ahead, so a run resumed
 after epoch ``k`` sees exactly the batches an uninterrupted run sees, and ``workers``
-threads can make batches ahead of the train step (Keras' enqueuer hands them over in
-order; OpenCV and numpy release the GIL while they work).
+threads can make the next batches while the train step runs on this one (:class:`Prefetcher`;
+OpenCV and numpy release the GIL while they work).
 
 >>> import numpy as np
 >>> plan = make_batches(np.zeros((10, 4, 4, 1), np.uint8), np.arange(10) % 2, 2, 4, shuffle=True)

@@ -95,8 +95,10 @@ def test_gate_fails_when_forced(tmp_path, trained_run):
     assert "model_int8.tflite" in proc.stderr and "agreement" in proc.stderr
     assert "largest int8 error at" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "g").exists()  # nothing published as the export
-    row = json.loads((tmp_path / "g.failed" / "parity.json").read_text())["artifacts"][0]
+    report = json.loads((tmp_path / "g.failed" / "parity.json").read_text())
+    row = report["artifacts"][0]
     assert row["passed"] is False and row["worst_layers"] and row["failures"] and "attempts" not in row
+    assert 0.9 < report["noise_agreement"] <= 1  # the original under one grey level of noise (issue 16)
 
 
 def test_interrupted_export_keeps_previous_artifacts(tmp_path, trained_run, exported, monkeypatch):

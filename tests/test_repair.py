@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +106,34 @@ def test_the_published_file_is_the_attempt_recorded(forced, trained_run, sample)
         meta = read_metadata(path)
         assert meta["float_layers" if row.get("float_layers") else "artifact"] == (
             row.get("float_layers") or row["format"])
+
+
+def test_a_model_too_fragile_for_8_bits_is_told_so():
+    """Issue 16: when int8 fails because the original itself flips under one grey level of noise,
+    export says that no repair can help. The oracle is a threshold model worked out by hand: class 1
+    when the pixel is 128 or more, so only pixels at 127 and 128 can change their answer."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from edgecls.export.exporter import _gate_error, noise_agreement
+
+    inputs = keras.Input((1, 1, 1), dtype="uint8")
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1.0)(inputs))
+    logits = keras.layers.Dense(2, kernel_initializer=keras.initializers.Constant([[-50.0, 50.0]]),
+                                bias_initializer=keras.initializers.Constant([127.5 * 50, -127.5 * 50]))(x)
+    model = keras.Model(inputs, keras.layers.Softmax()(logits))
+    pixels = np.array([127, 128] * 50 + [0, 60, 200, 255] * 50, np.uint8).reshape(-1, 1, 1, 1)
+    clean = (pixels.ravel() >= 128).astype(int)
+    assert (model.predict(pixels, verbose=0).argmax(1) == clean).all()
+    job = SimpleNamespace(model=model, dataset=SimpleNamespace(x_test=pixels), reference=np.eye(2)[clean])
+    step = np.random.default_rng(0).integers(-1, 2, pixels.shape, dtype=np.int16).ravel()
+    by_hand = ((pixels.ravel() + step >= 128).astype(int) == clean).mean()
+    assert 0.8 < by_hand < 0.95  # a third of the 100 boundary pixels move across
+    assert noise_agreement(job) == pytest.approx(by_hand, abs=1e-12)
+
+    rows = [{"artifact": "model_int8.tflite", "passed": False, "failures": ["agreement 0.9 < 0.99"]}]
+    gate = {"min_agreement": 0.99}
+    fragile = str(_gate_error(rows, Path("export.failed"), gate, by_hand))
+    assert f"agrees with its own answers on only {by_hand:.2%}" in fragile and "--augment noise=3" in fragile
+    assert "train longer before quantizing" in str(_gate_error(rows, Path("export.failed"), gate, 0.999))

@@ -321,7 +321,22 @@ def publish(staging: Path, dest: Path, passed: bool, keep_saved_model: bool = Fa
     return fileio.publish_dir(staging, dest if passed else failed)
 
 
-def _gate_error(rows: list[dict], failed_dir: Path) -> GateError:
+def noise_agreement(job: Job, seed: int = 0) -> float:
+    """Top-1 agreement of the original with itself when every test pixel moves by -1, 0 or +1 grey level.
+
+    Rounding to 8 bits is a change of that size. A model that changes more answers than the gate
+    allows under it cannot be matched by any int8 file, whatever the repair: it needs training
+    (longer, or with pixel noise), not quantization fixes.
+    """
+    from edgecls.toolkit.evaluate import predict
+
+    x = job.dataset.x_test
+    step = np.random.default_rng(seed).integers(-1, 2, x.shape, dtype=np.int16)
+    noisy = np.clip(x.astype(np.int16) + step, 0, 255).astype(np.uint8)
+    return float((predict(job.model, noisy).argmax(1) == job.reference.argmax(1)).mean())
+
+
+def _gate_error(rows: list[dict], failed_dir: Path, gate: dict, noise: float | None = None) -> GateError:
     parts = []
     for r in rows:
         if not r["passed"]:
@@ -329,8 +344,13 @@ def _gate_error(rows: list[dict], failed_dir: Path) -> GateError:
             if r.get("worst_layers"):
                 hint = "; largest int8 error at " + ", ".join(l["layer"] for l in r["worst_layers"][:3])
             parts.append(f"{r['artifact']}: {', '.join(r['failures'])}{hint}")
+    advice = "try a larger --calib or train longer before quantizing"
+    if noise is not None and noise < gate["min_agreement"]:
+        advice = (f"the original itself agrees with its own answers on only {noise:.2%} of the test images when "
+                  f"pixels move by one grey level, which is what 8-bit rounding does, so no int8 file can reach "
+                  f"{gate['min_agreement']:.2%}: train longer, or with pixel noise (--augment noise=3)")
     return GateError(f"parity gate failed: {'; '.join(parts)} (the candidate is in {failed_dir}; the previous "
-                     "export is unchanged; try a larger --calib or train longer before quantizing)")
+                     f"export is unchanged; {advice})")
 
 
 def export_model(source: str, *, out: str | None = None, formats: list[str] | None = None, int8: bool = False,
@@ -365,8 +385,9 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
     try:
         rows = verify(job, build(job, artifacts, staging, io_dtype), staging, gate, io_dtype=io_dtype,
                       threads=threads, repair_int8=repair_int8)
+        noise = noise_agreement(job) if any(ARTIFACTS[r["format"]].int8 and not r["passed"] for r in rows) else None
         report = {"source": str(src.model_path), **job.provenance, "test_samples": int(len(job.dataset.y_test)),
-                  "gate": gate, "artifacts": rows}
+                  "gate": gate, "artifacts": rows, **({"noise_agreement": noise} if noise is not None else {})}
         fileio.write_text(staging / "labels.txt", fileio.labels_text(src.labels))
         fileio.write_json(staging / "parity.json", report)
         fileio.write_bytes(staging / verify_set.REFERENCE, reference_set(job))
@@ -380,5 +401,5 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
     for line in slow_repairs(rows):
         console.warn(line)
     if not passed:
-        raise _gate_error(rows, where)
+        raise _gate_error(rows, where, gate, noise)
     return report

@@ -85,7 +85,8 @@ def rows(name: str, report: dict) -> list[dict]:
         tried = row.get("attempts") or [{"attempt": "full int8", **row}]
         final = {**row, "attempt": row.get("repair") or ("full int8" if row["passed"] else "none passed")}
         for variant, r in (("fp32", fp32), ("full int8", tried[0]), ("kept", final)):
-            out.append({"model": name, "file": int8, "variant": variant, "attempt": r.get("attempt", "-"),
+            out.append({"model": name, "test_images": report["test_samples"], "file": int8, "variant": variant,
+                        "attempt": r.get("attempt", "-"),
                         "size_bytes": r["size_bytes"], "agreement": r["agreement"],
                         "agreement_low95": r["agreement_low95"], "accuracy_delta_points": r["accuracy_delta_points"],
                         "latency_p50_ms": r["latency_ms"]["p50"], "passed": r["passed"],
@@ -95,13 +96,17 @@ def rows(name: str, report: dict) -> list[dict]:
 
 
 def markdown(table: list[dict]) -> str:
-    lines = ["| model | file | variant | size KB | agreement (>= 95%) | delta | p50 ms 1 thread | gate |",
+    """The README's table; a full-int8 file that passed as it was is one row, "full int8 (kept)"."""
+    lines = ["| model (test images) | file | variant | size KB | agreement (>= 95%) | delta | p50 ms 1 thread | gate |",
              "|---|---|---|---:|---:|---:|---:|---|"]
     for r in table:
-        what = r["variant"] if r["variant"] != "kept" else f"kept: {r['attempt']}"
-        lines.append(f"| {r['model']} | {r['file']} | {what} | {r['size_bytes'] / 1024:.0f} | {r['agreement']:.4f} "
-                     f"({r['agreement_low95']:.4f}) | {r['accuracy_delta_points']:+.2f} | {r['latency_p50_ms']:.3f} | "
-                     f"{'pass' if r['passed'] else 'FAIL'} |")
+        if r["variant"] == "full int8" and r["passed"]:
+            continue  # the kept row says it
+        what = {"kept": f"kept: {r['attempt']}", "full int8": "full int8"}.get(r["variant"], r["variant"])
+        what = "full int8 (kept)" if what == "kept: full int8" else what
+        lines.append(f"| {r['model']} ({r['test_images']}) | {r['file']} | {what} | {r['size_bytes'] / 1024:.0f} | "
+                     f"{r['agreement']:.4f} ({r['agreement_low95']:.4f}) | {r['accuracy_delta_points']:+.2f} | "
+                     f"{r['latency_p50_ms']:.3f} | {'pass' if r['passed'] else 'FAIL'} |")
     return "\n".join(lines)
 
 

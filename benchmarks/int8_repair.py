@@ -102,8 +102,9 @@ def markdown(table: list[dict]) -> str:
     for r in table:
         if r["variant"] == "full int8" and r["passed"]:
             continue  # the kept row says it
-        what = {"kept": f"kept: {r['attempt']}", "full int8": "full int8"}.get(r["variant"], r["variant"])
-        what = "full int8 (kept)" if what == "kept: full int8" else what
+        what = r["variant"]
+        if what == "kept":
+            what = "full int8 (kept)" if r["attempt"] == "full int8" else f"kept: {r['attempt']}"
         lines.append(f"| {r['model']} ({r['test_images']}) | {r['file']} | {what} | {r['size_bytes'] / 1024:.0f} | "
                      f"{r['agreement']:.4f} ({r['agreement_low95']:.4f}) | {r['accuracy_delta_points']:+.2f} | "
                      f"{r['latency_p50_ms']:.3f} | {'pass' if r['passed'] else 'FAIL'} |")

@@ -71,7 +71,7 @@ def test_without_onnxruntime_an_onnx_file_names_the_extra(exported):
 
 
 
-def test_the_gpu_build_on_a_machine_without_a_gpu(exported):
+def test_the_gpu_build_on_a_machine_without_a_gpu(exported, tmp_path):
     """``edgecls[gpu]``'s ONNX Runtime (onnxruntime-gpu, alone in its own environment; its CUDA libraries
     from pip left out) where no GPU is: info names it as the one owner and lists its GPU providers,
     auto starts on the CPU and says so, gpu is one line. The oracle is the package itself: its own
@@ -79,8 +79,9 @@ def test_the_gpu_build_on_a_machine_without_a_gpu(exported):
     from test_packaging import REPO, requirements
 
     wanted = [re.sub(r"\[[\w,]+\]", "", req) for req in requirements(["gpu"])]  # without the CUDA libraries
+    before = sorted(p.name for p in exported.iterdir())
     python = client_python(*wanted)
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(exported)}
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # ONNX Runtime writes ~/.cache
     there = lambda *args: subprocess.run([str(python), "-m", "edgecls.cli", *args], capture_output=True, text=True,
                                          env=env, timeout=300)
     facts = json.loads(there("info", "--json").stdout)
@@ -97,3 +98,4 @@ def test_the_gpu_build_on_a_machine_without_a_gpu(exported):
     assert verified.returncode == 0, verified.stderr[-1500:]
     assert [(a["agreement"], a["accuracy"]) for a in json.loads(verified.stdout)["artifacts"]] == \
         [(a["agreement"], a["accuracy"]) for a in here["artifacts"]]
+    assert sorted(p.name for p in exported.iterdir()) == before  # nothing written beside the artifacts

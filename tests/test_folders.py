@@ -147,8 +147,10 @@ def test_split_command(tmp_path, sample):
     assert bad.returncode == 2 and "not an empty folder" in bad.stderr
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
-                                  "vgg16", "resnet50"])
+# One backbone per way edgecls builds them (tf scaling; tf with MobileNetV3's own preprocessing off; Keras' builtin
+# scaling cut off and folded; caffe BGR mean): mobilenet_v3_large and resnet50 take the paths of mobilenet_v3_small
+# and vgg16 at 70 s more CI time; benchmarks/int8_repair.py trains and exports all six.
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "vgg16"])
 def test_every_backbone_builds_and_exports_to_int8(tmp_path, name):
     """The exporter's own build step (not a copy of it) on each backbone; Keras' predictions are the oracle."""
     from edgecls.export import ARTIFACTS, build

@@ -3,6 +3,7 @@ one real export of it, reused by every test that needs a trained model or artifa
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -97,6 +98,16 @@ def client_python(*requirements: str, python: str | None = None) -> Path:
         name = f"{Path(python or sys.executable).name}-{digest}"
     env_dir = root / name
     env_python = env_dir / "bin" / "python"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{name}.lock", "w") as lock:  # pytest-xdist workers may ask for the same one at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _make_venv(env_dir, requirements, python)
+    return env_python
+
+
+def _make_venv(env_dir: Path, requirements: tuple[str, ...], python: str | None) -> None:
+    """Create ``env_dir`` holding ``requirements`` unless a complete one is there; skip the test where it fails."""
+    env_python = env_dir / "bin" / "python"
     if not (env_dir / ".complete").is_file():
         shutil.rmtree(env_dir, ignore_errors=True)
         made = subprocess.run([python or sys.executable, "-m", "venv", str(env_dir)], capture_output=True, text=True)
@@ -105,4 +116,3 @@ def client_python(*requirements: str, python: str | None = None) -> Path:
         if proc.returncode != 0:
             pytest.skip(f"cannot install {' '.join(requirements)} into its own environment: {proc.stderr.strip()[-300:]}")
         (env_dir / ".complete").write_text("\n".join(requirements) + "\n")
-    return env_python

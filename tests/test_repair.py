@@ -137,3 +137,7 @@ def test_a_model_too_fragile_for_8_bits_is_told_so():
     fragile = str(_gate_error(rows, Path("export.failed"), gate, by_hand))
     assert f"agrees with its own answers on only {by_hand:.2%}" in fragile and "--augment noise=3" in fragile
     assert "train longer before quantizing" in str(_gate_error(rows, Path("export.failed"), gate, 0.999))
+    rows[0]["attempts"] = [{"attempt": "full int8"}, {"attempt": "16x8 (int16 activations, int8 weights)"}]
+    repaired_in_vain = str(_gate_error(rows, Path("export.failed"), gate, 0.999))
+    assert "no int8 repair passed" in repaired_in_vain and "--epochs" in repaired_in_vain
+    assert "larger --calib" not in repaired_in_vain  # calibration x4 was among the repairs

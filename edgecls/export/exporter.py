@@ -345,6 +345,10 @@ def _gate_error(rows: list[dict], failed_dir: Path, gate: dict, noise: float | N
                 hint = "; largest int8 error at " + ", ".join(l["layer"] for l in r["worst_layers"][:3])
             parts.append(f"{r['artifact']}: {', '.join(r['failures'])}{hint}")
     advice = "try a larger --calib or train longer before quantizing"
+    if any(len(r.get("attempts") or ()) > 1 for r in rows if not r["passed"]):
+        advice = ("no int8 repair passed (every attempt is in parity.json), so rounding anywhere inside the model "
+                  "changes its answers: train longer (--epochs) or with pixel noise (--augment noise=3), then export "
+                  "again")
     if noise is not None and noise < gate["min_agreement"]:
         advice = (f"the original itself agrees with its own answers on only {noise:.2%} of the test images when "
                   f"pixels move by one grey level, which is what 8-bit rounding does, so no int8 file can reach "

@@ -93,7 +93,9 @@ def test_gate_fails_when_forced(tmp_path, trained_run):
                    "--max-drop", "0", "--min-agreement", "1.0", "--out", str(tmp_path / "g"))
     assert proc.returncode == 3, proc.stderr
     assert "model_int8.tflite" in proc.stderr and "agreement" in proc.stderr
-    assert "largest int8 error at" in proc.stderr and "Traceback" not in proc.stderr
+    assert "largest int8 error at layers" in proc.stderr and "Traceback" not in proc.stderr
+    named = proc.stderr.split("largest int8 error at layers ")[1].split(" (the candidate")[0]
+    assert 1 <= len(named.split(", ")) <= 3 and "/" not in named and ";" not in named, named  # layers, not tensors
     assert not (tmp_path / "g").exists()  # nothing published as the export
     report = json.loads((tmp_path / "g.failed" / "parity.json").read_text())
     row = report["artifacts"][0]

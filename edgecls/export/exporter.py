@@ -342,7 +342,8 @@ def _gate_error(rows: list[dict], failed_dir: Path, gate: dict, noise: float | N
         if not r["passed"]:
             hint = ""
             if r.get("worst_layers"):
-                hint = "; largest int8 error at " + ", ".join(l["layer"] for l in r["worst_layers"][:3])
+                names = dict.fromkeys(tflite.layer_name(l["layer"]) for l in r["worst_layers"])
+                hint = "; largest int8 error at layers " + ", ".join(list(names)[:3])
             parts.append(f"{r['artifact']}: {', '.join(r['failures'])}{hint}")
     advice = "try a larger --calib or train longer before quantizing"
     if any(len(r.get("attempts") or ()) > 1 for r in rows if not r["passed"]):

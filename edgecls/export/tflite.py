@@ -168,6 +168,18 @@ def layer_errors(saved_model: Path, calib: np.ndarray, io_dtype: str = "uint8") 
     return sorted(out, key=lambda r: -r["rmse_over_scale"])
 
 
+def layer_name(tensor: str) -> str:
+    """The Keras layer a converted tensor comes from: the scope before its op, of its first fused name.
+
+    >>> layer_name("clf_1/efficientnetb0_1/block1a_se_reduce_1/BiasAdd;clf_1/efficientnetb0_1/block1a_se_reduce_1/convolution")
+    'block1a_se_reduce_1'
+    >>> layer_name("pixels")
+    'pixels'
+    """
+    parts = tensor.split(";")[0].split("/")
+    return parts[-2] if len(parts) > 1 else parts[0]
+
+
 def quantization_report(saved_model: Path, calib: np.ndarray, io_dtype: str = "uint8", top: int = 5) -> list[dict]:
     """The ``top`` layers with the largest int8 error (see :func:`layer_errors`)."""
     return layer_errors(saved_model, calib, io_dtype)[:top]

@@ -18,40 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-
-def scorer(job, folder: Path):
-    """Top-1 agreement of .tflite bytes with the Keras model on the run's test split."""
-    from edgecls.runtime import Classifier
-
-    x, answers = job.dataset.x_test, job.reference.argmax(1)
-
-    def agreement(data: bytes) -> float:
-        path = folder / "candidate.tflite"
-        path.write_bytes(data)
-        clf = Classifier(path, labels=job.source.labels, input_size=(*x.shape[1:3], 3), warmup=False)
-        return float((clf.predict(x).argmax(1) == answers).mean())
-
-    return agreement
-
-
-def float_kinds(saved_model: Path, calib: np.ndarray, kinds: list[str]) -> bytes:
-    """Int8 TFLite with every op of ``kinds`` left float (the debugger's ``denylisted_ops``)."""
-    import tensorflow as tf
-
-    from edgecls.export import tflite
-
-    converter = tflite._converter(saved_model, "int8", calib, "uint8")
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=kinds or None)
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=tflite._representative(calib, 64), debug_options=options)
-    return bytes(debugger.get_nondebug_quantized_model())
-
 
 def measure(run: str) -> dict:
-    """The full-int8 agreement and, per kind of op, the agreement with it alone int8 and alone float."""
+    """The full-int8 agreement and, per kind of op, the agreement with it alone int8 and alone float
+    (every op of the other kinds, or of that kind, in the debugger's ``denylisted_ops``)."""
     from edgecls.export import exporter, tflite
     from edgecls.export.artifacts import ARTIFACTS
     from edgecls.toolkit.rundir import resolve_source
@@ -59,17 +29,18 @@ def measure(run: str) -> dict:
     job = exporter.prepare(resolve_source(run, None, None, None), 500)
     calib = job.calibration(ARTIFACTS["tflite-int8"])
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        saved = folder / "saved_model_int8"
-        twin = tflite.rgb_input_twin if job.dataset.image_shape[-1] == 1 else tflite.float_input_twin
-        tflite.write_saved_model(twin(job.model), saved)
-        agreement = scorer(job, folder)
+        saved = tflite.write_saved_model(exporter.tflite_source(job, int8=True), Path(tmp) / "saved_model_int8")
+        agreement = exporter.tflite_agreement(job, job.dataset.x_test, job.reference.argmax(1),
+                                              Path(tmp) / "candidate.tflite")
+
+        def with_float(kinds: list[str]) -> float:
+            return agreement(tflite.convert_with_float_layers(saved, calib, [], ops=kinds))
+
         kinds = sorted({row["op"] for row in tflite.layer_errors(saved, calib)})
-        rows = [{"kind": kind,
-                 "agreement_alone_int8": agreement(float_kinds(saved, calib, [k for k in kinds if k != kind])),
-                 "agreement_alone_float": agreement(float_kinds(saved, calib, [kind]))} for kind in kinds]
-        full = agreement(float_kinds(saved, calib, []))
-    config = json.loads((Path(run) / "config.json").read_text()) if (Path(run) / "config.json").is_file() else {}
+        rows = [{"kind": kind, "agreement_alone_int8": with_float([k for k in kinds if k != kind]),
+                 "agreement_alone_float": with_float([kind])} for kind in kinds]
+        full = with_float([])
+    config = job.source.run.config() if job.source.run else {}
     trained = {key: config[key] for key in ("model", "epochs", "image_size", "data") if key in config}
     return {"run": trained or run, "test_images": int(len(job.dataset.y_test)), "full_int8": full, "kinds": rows}
 

@@ -35,6 +35,16 @@ PHOTOS = {"classes": "Sneaker,Sandal,Bag,Trouser", "per_class": 500, "size": 64,
 EPOCHS = {"efficientnet_b0": 60}  # where 20 epochs leave a backbone still learning
 
 
+def split_name(name: str) -> tuple[str, str]:
+    """A benchmark name's model and epochs ("" where it names none).
+
+    >>> split_name("efficientnet_b0:20"), split_name("cnn4")
+    (('efficientnet_b0', '20'), ('cnn4', ''))
+    """
+    model, _, epochs = name.partition(":")
+    return model, epochs
+
+
 def cli(*args: str, check: bool = True) -> None:
     subprocess.run([sys.executable, "-m", "edgecls.cli", *args], check=check)
 
@@ -50,7 +60,7 @@ def prepare(name: str, folder: Path) -> tuple[Path, list[str]]:
         subprocess.run([sys.executable, str(HERE.parent / "scripts" / "make_photo_folder.py"), str(photos),
                         "--classes", PHOTOS["classes"], "--per-class", str(PHOTOS["per_class"]),
                         "--size", str(PHOTOS["size"])], check=True)
-    model, _, epochs = name.partition(":")
+    model, epochs = split_name(name)
     epochs = epochs or str(EPOCHS.get(model, PHOTOS["epochs"]))
     cli("train", "--data", str(photos), "--model", model, "--weights", "none", "--image-size", str(PHOTOS["image_size"]),
         "--epochs", epochs, "--batch-size", "32", "--lr", "1e-3", "--out", str(run))
@@ -110,7 +120,7 @@ def markdown(table: list[dict]) -> str:
         what = r["variant"]
         if what == "kept":
             what = "full int8 (kept)" if r["attempt"] == "full int8" else f"kept: {r['attempt']}"
-        model, _, epochs = r["model"].partition(":")
+        model, epochs = split_name(r["model"])
         lines.append(f"| {model}{f', {epochs} epochs' if epochs else ''} ({r['test_images']}) | {r['file']} | {what} | {r['size_bytes'] / 1024:.0f} | "
                      f"{r['agreement']:.4f} ({r['agreement_low95']:.4f}) | {r['accuracy_delta_points']:+.2f} | "
                      f"{r['latency_p50_ms']:.3f} | {'pass' if r['passed'] else 'FAIL'} |")
@@ -125,9 +135,8 @@ def main(names: list[str]) -> int:
         for name in names:
             table += rows(name, export(name, Path(tmp)))
             results.write_text(json.dumps(table, indent=2) + "\n")  # each model's rows as soon as they exist
-    order = [*REGISTERED, *BACKBONES]
-    table.sort(key=lambda r: order.index(r["model"].partition(":")[0]) if r["model"].partition(":")[0] in order
-               else len(order))
+    rank = {model: i for i, model in enumerate([*REGISTERED, *BACKBONES])}
+    table.sort(key=lambda r: rank.get(split_name(r["model"])[0], len(rank)))
     results.write_text(json.dumps(table, indent=2) + "\n")
     print(markdown(table))
     return 0 if all(r["passed"] for r in table if r["variant"] == "kept") else 1

@@ -137,12 +137,7 @@ def _convert(artifact: Artifact, job: Job, staging: Path, io_dtype: str) -> Path
     if artifact.backend == "tflite":
         saved = staging / ("saved_model_int8" if artifact.int8 else "saved_model")
         if not saved.exists():
-            model = job.model
-            if job.dataset.image_shape[-1] == 1:
-                model = tflite.rgb_input_twin(model)
-            elif artifact.int8:
-                model = tflite.float_input_twin(model)
-            tflite.write_saved_model(model, saved)
+            tflite.write_saved_model(tflite_source(job, artifact.int8), saved)
         out.write_bytes(tflite.convert(saved, artifact.quantization, calib=job.calibration(artifact),
                                        io_dtype=io_dtype))
         return out
@@ -152,6 +147,14 @@ def _convert(artifact: Artifact, job: Job, staging: Path, io_dtype: str) -> Path
     if artifact.int8:
         onnx_export.quantize_int8(fp32, out, job.calib)
     return out
+
+
+def tflite_source(job: Job, int8: bool):
+    """The Keras model a .tflite is converted from: a GRAY model behind the RGB input every .tflite takes;
+    for full int8, a float-input twin, so the input tensor itself is quantized."""
+    if job.dataset.image_shape[-1] == 1:
+        return tflite.rgb_input_twin(job.model)
+    return tflite.float_input_twin(job.model) if int8 else job.model
 
 
 def _resize_mode(job: Job) -> str:
@@ -225,13 +228,16 @@ def measure(job: Job, path: Path, gate: dict, threads: int | None = None, latenc
 def _held_out_agreement(job: Job, staging: Path, images: int = 1000):
     """A scorer of candidate .tflite bytes: top-1 agreement with the float model on ``images``
     class-stratified training images (never the test split, on which the gate is measured)."""
-    from edgecls.runtime import Classifier
     from edgecls.toolkit.data import stratified_sample
     from edgecls.toolkit.evaluate import predict
 
     x = job.dataset.x_train[stratified_sample(job.dataset.y_train, images, 1)]
-    answers = predict(job.model, x).argmax(1)
-    probe = staging / "sensitivity.tflite"
+    return tflite_agreement(job, x, predict(job.model, x).argmax(1), staging / "sensitivity.tflite")
+
+
+def tflite_agreement(job: Job, x: np.ndarray, answers: np.ndarray, probe: Path):
+    """A scorer of candidate .tflite bytes (written to ``probe``): top-1 agreement with ``answers`` on ``x``."""
+    from edgecls.runtime import Classifier
 
     def agreement(data: bytes) -> float:
         probe.write_bytes(data)

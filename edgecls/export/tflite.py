@@ -130,15 +130,18 @@ def input_is_float(data: bytes) -> bool:
     return graph.Tensors(graph.Inputs(0)).Type() == schema.TensorType.FLOAT32
 
 
-def _debugger(saved_model: Path, calib: np.ndarray, io_dtype: str, denylist: list[str] | None = None):
-    """TFLite's QuantizationDebugger on the int8 conversion; ``denylist`` tensors' ops stay float."""
+def _debugger(saved_model: Path, calib: np.ndarray, io_dtype: str, denylist: list[str] | None = None,
+              ops: list[str] | None = None):
+    """TFLite's QuantizationDebugger on the int8 conversion; ``denylist`` tensors' ops, and every op
+    of the kinds in ``ops`` (``CONV_2D``, ``MUL``), stay float."""
     import tensorflow as tf
 
     conv = _converter(saved_model, "int8", calib, io_dtype)
     options = None
-    if denylist:
+    if denylist or ops:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylist))
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylist or []) or None,
+                                                                denylisted_ops=list(ops or []) or None)
     return tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=_representative(calib, 64),
                                                      debug_options=options)
 
@@ -185,12 +188,14 @@ def quantization_report(saved_model: Path, calib: np.ndarray, io_dtype: str = "u
     return layer_errors(saved_model, calib, io_dtype)[:top]
 
 
-def convert_with_float_layers(saved_model: Path, calib: np.ndarray, layers: list[str], io_dtype: str = "uint8") -> bytes:
-    """Full int8 but for the ops that produce ``layers`` (tensor names), which stay float.
+def convert_with_float_layers(saved_model: Path, calib: np.ndarray, layers: list[str], io_dtype: str = "uint8",
+                              ops: list[str] | None = None) -> bytes:
+    """Full int8 but for the ops that produce ``layers`` (tensor names) and every op of the kinds in
+    ``ops``, which stay float.
 
     The debugger's converter keeps a float input and output (MediaPipe Tasks takes either).
     """
-    return bytes(_debugger(saved_model, calib, io_dtype, denylist=layers).get_nondebug_quantized_model())
+    return bytes(_debugger(saved_model, calib, io_dtype, denylist=layers, ops=ops).get_nondebug_quantized_model())
 
 
 def layer_sensitivity(saved_model: Path, calib: np.ndarray, layers: list[str], agreement, io_dtype: str = "uint8"

@@ -24,6 +24,7 @@ import numpy as np
 
 from edgecls import console
 from edgecls.errors import EdgeclsError, first_line
+from edgecls.runtime import confidence
 from edgecls.runtime.devices import onnx_providers
 
 
@@ -124,7 +125,7 @@ def _keras_row(model, model_path: Path, x, y, reference, iterations: int, second
     return {"format": "keras", "artifact": model_path.name, "device": _keras_device(),
             "size_bytes": model_path.stat().st_size,
             "accuracy": float((reference.argmax(1) == y).mean()), "agreement": 1.0,
-            "latency_1thread": None, "latency_all_cores": _latency(per_frame),
+            "accepted": None, "latency_1thread": None, "latency_all_cores": _latency(per_frame),
             "throughput_batch": float(len(many) / np.median(batched)),
             "latency_predict_batch": _latency(batched), "cold_start_s": None, "peak_rss_mb": None}
 
@@ -135,11 +136,16 @@ def _artifact_row(path: Path, x, y, reference, device: str, cores: int, iteratio
     from edgecls.runtime import Classifier
 
     first = Classifier(path, threads=cores, device=device)
-    probs = first.predict(x).argmax(1)
+    out = first.predict(x)
+    with_unknown = bool(first.labels) and first.labels[-1] == confidence.UNKNOWN and out.shape[1] == len(first.labels)
+    kept = confidence.accepted(out) if with_unknown else np.ones(len(out), bool)  # accuracy and agreement on these
+    probs = out.argmax(1)[kept]
     row = {"format": f"{path.suffix[1:]}-{path.stem.split('_', 1)[-1]}", "artifact": path.name,
-           "device": first.backend.device,
-           "size_bytes": path.stat().st_size, "accuracy": None if y is None else float((probs == y).mean()),
-           "agreement": None if reference is None else float((probs == reference.argmax(1)).mean())}
+           "device": first.backend.device, "size_bytes": path.stat().st_size,
+           "accuracy": None if y is None else float((probs == y[kept]).mean()) if kept.any() else 0.0,
+           "agreement": None if reference is None else float((probs == reference.argmax(1)[kept]).mean())
+           if kept.any() else 0.0,
+           "accepted": float(kept.mean()) if with_unknown else None}
     for threads, key in ((1, "latency_1thread"), (cores, "latency_all_cores")):
         clf = Classifier(path, threads=threads, device=device)
         row[key] = _latency(time_calls(lambda: clf.predict(x[:1]), iterations=iterations, seconds=seconds))
@@ -148,6 +154,15 @@ def _artifact_row(path: Path, x, y, reference, device: str, cores: int, iteratio
         t = time_calls(lambda: clf.predict(many), iterations=max(iterations // 10, 5), seconds=seconds, warmup=2)
         row["throughput_batch"] = float(len(many) / np.median(t))
     return row | cold_start(path, images_npy)
+
+
+UNKNOWN_NOTE = ("files with an unknown class: accuracy and agreement on the test images each one keeps "
+                "(known kept: their share; the rest it calls unknown)")
+
+
+def _notes_for(rows: list[dict], notes: list[str]) -> list[str]:
+    """``notes``, and what the columns mean where a file has an unknown class."""
+    return notes + [UNKNOWN_NOTE] * any(r.get("accepted") is not None for r in rows)
 
 
 def is_artifact(source: str) -> bool:
@@ -163,6 +178,30 @@ def _test_images(ds, limit: int | None):
     return ds.x_test[keep], ds.y_test[keep]
 
 
+def _artifact_test_images(clf, data: str, limit: int | None):
+    """``data``'s test split as ``clf`` takes it: split as the artifact's run split it (its metadata's
+    ``split_seed``), decoded at its size, and converted to its colours as the runtime converts a frame
+    (gray images for an RGB input, as every .tflite takes). Returns (x, y), the dataset's name, and a
+    note when the run's split is unknown."""
+    from edgecls.toolkit.data import load_dataset
+
+    seed = (clf.metadata or {}).get("split_seed")
+    seed = seed if isinstance(seed, int) and 0 <= seed < 2**32 else None  # metadata is untrusted
+    ds = load_dataset(data, image_size=clf.height, channels=clf.channels, resize=clf.resize,
+                      seed=0 if seed is None else int(seed))
+    if ds.image_shape[:2] != (clf.height, clf.width):
+        raise EdgeclsError(f"--data {ds.name} has {ds.image_shape} images but {clf.path} takes "
+                           f"{(clf.height, clf.width, clf.channels)}")
+    x, y = _test_images(ds, limit)
+    if ds.image_shape[2] != clf.channels:
+        x = np.stack([clf.preprocess(image, source="RGB") for image in x])
+    note = None
+    if seed is None and ds.split.get("test_carved"):
+        note = (f"measured on all {len(y)} test images of {ds.name} split with seed 0: {clf.path.name} does not "
+                "record its run's split, so some may be images it was trained on")
+    return (x, y), ds.name, note
+
+
 def bench_artifact(path: str, *, data: str | None = None, iterations: int = 300, seconds: float = 2.0,
                    batch: int = 32, device: str = "auto", limit: int | None = None) -> dict:
     """One exported file alone, without its run or Keras: size, latency, throughput, cold start,
@@ -172,20 +211,15 @@ def bench_artifact(path: str, *, data: str | None = None, iterations: int = 300,
     clf = Classifier(path, warmup=False)
     x, y, name = np.random.default_rng(0).integers(0, 256, (batch, clf.height, clf.width, clf.channels),
                                                   dtype=np.uint8), None, None
-    if data:
-        from edgecls.toolkit.data import load_dataset
-
-        ds = load_dataset(data, image_size=clf.height, channels=clf.channels, resize=clf.resize)
-        if ds.image_shape != (clf.height, clf.width, clf.channels):
-            raise EdgeclsError(f"--data {ds.name} has {ds.image_shape} images but {path} takes "
-                               f"{(clf.height, clf.width, clf.channels)}")
-        (x, y), name = _test_images(ds, limit), ds.name
     notes: list[str] = []
+    if data:
+        (x, y), name, note = _artifact_test_images(clf, data, limit)
+        notes += [note] if note else []
     with tempfile.TemporaryDirectory(prefix="edgecls-bench-") as inputs_dir:
         np.save(Path(inputs_dir) / "inputs.npy", x[:200])
         row = _artifact_row(Path(path), x, y, None, device, os.cpu_count() or 1, iterations, seconds, x[: min(batch, len(x))], Path(inputs_dir) / "inputs.npy")
     return {"source": str(path), "dataset": name, "samples": 0 if y is None else int(len(y)), "batch": min(batch, len(x)),
-            "cores": os.cpu_count() or 1, "device": device, "notes": notes, "rows": [row]}
+            "cores": os.cpu_count() or 1, "device": device, "notes": _notes_for([row], notes), "rows": [row]}
 
 
 def bench(source: str, *, artifacts: list[str] | None = None, data: str | None = None, labels: str | None = None,
@@ -231,7 +265,7 @@ def bench(source: str, *, artifacts: list[str] | None = None, data: str | None =
         console.progress(len(paths) + 1, len(paths) + 1, "done")
     return {"source": str(src.model_path), "dataset": ds.name, "samples": int(len(y)),
             "class_counts": np.bincount(y, minlength=ds.num_classes).tolist(), "batch": int(len(many)),
-            "cores": cores, "device": device, "notes": notes, "rows": rows}
+            "cores": cores, "device": device, "notes": _notes_for(rows, notes), "rows": rows}
 
 
 def _cells(r: dict) -> list[str]:
@@ -245,6 +279,7 @@ def _cells(r: dict) -> list[str]:
         return "-" if value is None else f"{value:.4f}"
 
     return [r["artifact"], r.get("device") or "-", f"{r['size_bytes'] / 1024:.0f}", share(r["accuracy"]), share(r["agreement"]),
+            share(r.get("accepted")),
             ms(one, "p50_ms"), ms(one, "p95_ms"), ms(one, "p99_ms"), ms(allc, "p50_ms"),
             f"{r['throughput_batch']:.0f}" if r.get("throughput_batch") else "-",
             f"{r['cold_start_s']:.3f}" if r.get("cold_start_s") is not None else "-",
@@ -252,7 +287,7 @@ def _cells(r: dict) -> list[str]:
 
 
 def _headers(result: dict) -> list[str]:
-    return ["artifact", "device", "size KB", "accuracy", "agreement", "p50 ms 1 thread", "p95 ms", "p99 ms",
+    return ["artifact", "device", "size KB", "accuracy", "agreement", "known kept", "p50 ms 1 thread", "p95 ms", "p99 ms",
             f"p50 ms {result['cores']} threads", f"img/s batch {result['batch']}", "cold start s", "peak RSS MB"]
 
 

@@ -38,6 +38,9 @@ class Group(click.Group):
             sys.exit(130)
         except EdgeclsError as exc:
             _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:  # `edgecls ... | head`: the reader has gone; end quietly, as Unix tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            sys.exit(141)
         except ModuleNotFoundError as exc:  # a runtime-only install running a training command
             _fail(f"this command needs the training extra ({exc.name} is not installed): "
                   "pip install 'edgecls[cpu,train]'", 2)
@@ -56,6 +59,13 @@ def _fail(message: str, code: int) -> None:
         traceback.print_exc()
     console.error(message)
     sys.exit(code)
+
+
+def _model_file(path: str) -> str:
+    """What a command reads of a model argument: a run folder's model.keras (new reports may go into the run
+    folder), else the file or SavedModel folder itself (nothing is written inside it)."""
+    run_model = os.path.join(path, "model.keras")
+    return run_model if os.path.isfile(run_model) else path
 
 
 def _quiet_tensorflow() -> None:
@@ -191,6 +201,9 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
     edgecls train --data my_digits.npz --init runs/mnist/model.keras --out runs/mine
     edgecls train --data PetImages --model mobilenet_v2 --weights imagenet --image-size 224 --out runs/pets
     """
+    from edgecls.fileio import check_io
+
+    check_io({"--data": data, "--data-dir": data_dir, "--init": init}, {"--out": out})
     _import_keras()
     from edgecls.toolkit.train import TrainConfig, train as run_training
 
@@ -225,11 +238,14 @@ def evaluate(model_path, data, data_dir, split, out, **contract):
     edgecls evaluate runs/mini                                   # the run's own test split
     edgecls evaluate runs/mini/model.keras --data fashion-mnist --out runs/mini/eval-full
     """
+    from edgecls.fileio import check_io
+
+    folder = model_path if os.path.isfile(os.path.join(model_path, "model.keras")) else \
+        os.path.dirname(os.path.normpath(model_path)) or "."
+    out = out or os.path.join(folder, f"eval-{split}")
+    check_io({"MODEL_PATH": _model_file(model_path), "--data": data, "--data-dir": data_dir}, {"--out": out})
     _import_keras()
     from edgecls.toolkit.evaluate import evaluate_model
-
-    folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path) or "."
-    out = out or os.path.join(folder, f"eval-{split}")
     report = evaluate_model(model_path, data=data, out=out, split=split, data_dir=data_dir,
                             contract=_contract(**contract))
     from edgecls.toolkit.metrics import format_report
@@ -253,9 +269,11 @@ def inspect(data, data_dir, image_size, channels, out, sample, no_tsne):
     \b
     edgecls inspect --data fashion-mnist --out runs/inspect-fmnist
     """
+    from edgecls.fileio import check_io
     from edgecls.toolkit.data import load_dataset
     from edgecls.toolkit.inspect_data import inspect_dataset
 
+    check_io({"--data": data, "--data-dir": data_dir}, {"--out": out})
     ds = load_dataset(data, data_dir=data_dir, image_size=image_size, channels=int(channels))
     click.echo(ds.summary())
     info = inspect_dataset(ds, out, sample=sample, tsne=not no_tsne)
@@ -321,10 +339,20 @@ def _format_names() -> list[str]:
 @click.option("--no-repair", is_flag=True, help="An int8 artifact that fails the gate fails: no calibration retry, "
               "float fallback or 16x8.")
 @click.option("--keep-saved-model", is_flag=True, help="Keep the intermediate SavedModel.")
-@click.option("--out", type=types.OUT_DIR, help="Output folder (default: SOURCE/export).")
+@click.option("--out", type=types.OUT_DIR, help="Output folder (default: RUN/export, or MODEL-export beside a "
+              "model file); only an earlier export is ever replaced.")
+@click.option("--overwrite", is_flag=True, help="Replace an export in --out made from another model.")
+@click.option("--unknown", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="Calibrated probabilities and one more class, unknown, for frames unlike every class; "
+                   "off: the model's own classes and probabilities, as trained.")
+@click.option("--known-rate", type=types.Finite(0.5, 1, max_open=True), default=0.95, show_default=True,
+              help="Share of validation images the unknown threshold keeps (higher: fewer known images "
+                   "called unknown, more frames of nothing accepted).")
+@click.option("--ood", type=types.EXISTING_DIR, help="A folder of your own frames of nothing (a wall, the empty "
+              "scene): export reports how many each artifact names as a class.")
 @contract_options
 def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, min_agreement, max_class_drop,
-           no_repair, keep_saved_model, out, **contract):
+           no_repair, keep_saved_model, out, overwrite, unknown, known_rate, ood, **contract):
     """[train extra] Export TFLite/ONNX artifacts with metadata, verified against the original.
 
     \b
@@ -350,7 +378,8 @@ def export(source, int8, formats, io_dtype, calib, labels_file, data, max_drop, 
     report = export_model(source, out=out, formats=formats, int8=int8, io_dtype=io_dtype, calib=calib,
                           labels=labels_file, data=data, max_drop=max_drop, min_agreement=min_agreement,
                           max_class_drop=max_class_drop, contract=_contract(**contract),
-                          keep_saved_model=keep_saved_model, repair_int8=not no_repair)
+                          keep_saved_model=keep_saved_model, repair_int8=not no_repair, overwrite=overwrite,
+                          unknown=unknown == "on", known_rate=known_rate, ood=ood)
     click.echo(f"all {len(report['artifacts'])} artifacts passed the parity gate")
 
 
@@ -380,6 +409,8 @@ def verify(export_dir, images, threads, device, only, json_path):
     from edgecls.errors import GateError
     from edgecls.runtime.verify import format_report, verify_export
 
+    fileio.check_io({"EXPORT_DIR": [os.path.join(export_dir, name) for name in os.listdir(export_dir)],
+                     "--images": images}, {"--json": json_path})
     result = verify_export(export_dir, images=images, threads=threads, device=device, only=list(only) or None)
     if json_path == "-":
         click.echo(json.dumps(result, indent=2))
@@ -461,7 +492,10 @@ def _moved(ctx, message: str) -> None:
               help="Camera index, video file, RTSP/HTTP URL, image file or folder of images.")
 @click.option("--top-k", type=types.POSITIVE, default=1, show_default=True)
 @click.option("--threshold", type=types.FRACTION, default=0.0, show_default=True,
-              help='Below this score the label is "unknown".')
+              help='Below this (calibrated) probability the label is "unknown"; a model exported with its '
+                   'unknown class says so by itself.')
+@click.option("--classes", type=types.Names(), help="Name only these classes (comma-separated), or unknown.")
+@click.option("--exclude", type=types.Names(), help="Never name these classes (comma-separated).")
 @click.option("--smooth", type=types.POSITIVE, default=1, show_default=True, help="Average scores over the last N frames.")
 @click.option("--headless", is_flag=True, default=None, help="No window (automatic without a display).")
 @click.option("--save", type=types.OutputFile((".mp4", ".avi")), help="Write the annotated video here (.mp4 or .avi).")
@@ -478,8 +512,8 @@ def _moved(ctx, message: str) -> None:
 @click.option("--labels", "labels_file", type=types.EXISTING_FILE, help="labels.txt for a model without metadata.")
 @click.option("--max-frames", type=types.POSITIVE, help="Stop after N frames.")
 @click.option("--summary-json", type=types.OutputFile((".json",)), help="Also write the summary as JSON.")
-def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, resize, threads, device, providers,
-        labels_file, max_frames, summary_json):
+def run(model_path, source, top_k, threshold, classes, exclude, smooth, headless, save, jsonl, resize, threads, device,
+        providers, labels_file, max_frames, summary_json):
     """Classify frames from a camera, video, stream, image or folder with an exported model.
 
     \b
@@ -498,15 +532,19 @@ def run(model_path, source, top_k, threshold, smooth, headless, save, jsonl, res
     if providers and artifact_kind(model_path) != "onnx":
         raise click.BadParameter("ONNX Runtime providers apply to .onnx models; this is a TFLite model "
                                  "(LiteRT runs it on the CPU with XNNPACK)", param_hint="'--provider'")
+    fileio.check_io({"MODEL_PATH": model_path, "--source": source, "--labels": labels_file},
+                    {"--save": save, "--jsonl": jsonl, "--summary-json": summary_json})
     labels = fileio.read_labels(labels_file) if labels_file else None
     clf = Classifier(model_path, labels=labels, resize=resize, threads=threads, device=device,
                      providers=list(providers) or None)
     console.info(f"{clf}, resize {clf.resize} ({'--resize' if resize else 'from the model'})")
+    if classes and exclude:
+        raise click.UsageError("--classes and --exclude exclude each other (as MediaPipe's allowlist and denylist)")
     opts = RunOptions(top_k=top_k, threshold=threshold, smooth=smooth, headless=headless, save=save,
-                      jsonl=jsonl, max_frames=max_frames)
+                      jsonl=jsonl, max_frames=max_frames, classes=classes, exclude=exclude)
     with open_source(source) as src:
         summary = run_stream(clf, src, opts)
-    click.echo(format_summary(summary), err=jsonl == "-")
+    console.info(format_summary(summary))
     if summary_json:
         fileio.write_json(summary_json, summary)
     if summary.get("error"):
@@ -542,6 +580,8 @@ def bench(source, artifacts, data, labels_file, iterations, seconds, limit, devi
     from edgecls import fileio
     from edgecls.bench import bench as run_bench, bench_artifact, format_markdown, format_table, is_artifact
 
+    fileio.check_io({"SOURCE": _model_file(source), "--artifact": list(artifacts), "--data": data,
+                     "--labels": labels_file}, {"--json": json_path, "--markdown": markdown_path})
     if is_artifact(source):
         result = bench_artifact(source, data=data, iterations=iterations, seconds=seconds, limit=limit, device=device)
     else:

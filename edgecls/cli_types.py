@@ -107,6 +107,20 @@ class Choices(click.ParamType):
         return items
 
 
+class Names(click.ParamType):
+    """Comma-separated class names, e.g. Sneaker,Sandal."""
+
+    name = "NAME,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        names = [v.strip() for v in str(value).split(",") if v.strip()]
+        if not names:
+            self.fail(f"{value!r}: give at least one class name.", param, ctx)
+        return names
+
+
 class AugmentSpec(click.ParamType):
     """``none`` or ``NAME=VALUE`` pairs (flip, rotate, shift, zoom, brightness, noise), each within its bound."""
 

@@ -1,7 +1,7 @@
-"""The one output channel: progress, information, warnings and errors, all on stderr.
+"""The one output channel: results on stdout; progress, information, warnings and errors on stderr.
 
-Library code reports through these functions and returns its results as data; only the
-CLI writes results to stdout. ``set_level`` (the CLI's ``--quiet`` / ``--verbose``)
+Library code reports through these functions and returns its results as data; results a
+user pipes into ``grep`` or ``jq`` (each image's answer) go through :func:`result`. ``set_level`` (the CLI's ``--quiet`` / ``--verbose``)
 decides what reaches the user: ``quiet`` keeps warnings and errors, ``verbose`` also lets
 native libraries' own start-up lines through (see :func:`native_stderr`).
 
@@ -36,6 +36,12 @@ def level() -> str:
 def _write(text: str) -> None:
     sys.stderr.write(text)
     sys.stderr.flush()
+
+
+def result(line: str) -> None:
+    """One line of the command's result on stdout (never silenced: it is what was asked for)."""
+    sys.stdout.write(f"{clean_text(line)}\n")
+    sys.stdout.flush()
 
 
 def info(message: str) -> None:

@@ -50,6 +50,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def open_stream(path: str | os.PathLike):
+    """A text file at ``path`` for writing as a command goes (JSON lines): a new file, renamed into place
+    before the first line, so whatever was at ``path`` (a hard link to a user's file) is replaced, never
+    written through."""
+    with atomic_path(path) as tmp:
+        stream = open(tmp, "w", buffering=1, encoding="utf-8")
+    return stream
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -90,8 +99,11 @@ def publish_dir(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Put a finished ``staging`` folder in place of ``target`` with one rename.
 
     Where ``target`` exists the two are swapped atomically (so a reader sees the old folder
-    or the new one, never neither) and the old one is then removed. Both must be on the
-    same file system: staging folders are always made beside their target.
+    or the new one, never neither) and the old one is then removed. A ``target`` that this
+    process could not remove whole (a read-only folder inside it) is refused before the swap,
+    and a removal that fails all the same swaps the old folder back: afterwards ``target`` is
+    the old folder or the new one, never a mix. Both must be on the same file system:
+    staging folders are always made beside their target.
     """
     staging, target = Path(staging), Path(target)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
@@ -99,14 +111,77 @@ def publish_dir(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
     if not target.exists():
         os.replace(staging, target)
         return target
+    _check_removable(target)
     if _renameat2_exchange(staging, target):
-        shutil.rmtree(staging)
+        try:
+            shutil.rmtree(staging)
+        except OSError as exc:
+            _renameat2_exchange(staging, target)
+            raise EdgeclsError(f"cannot replace {target}: {exc.strerror}: {exc.filename} (left as it was)") from exc
         return target
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
     os.replace(target, old)
     os.replace(staging, target)
     shutil.rmtree(old)
     return target
+
+
+def _check_removable(folder: Path) -> None:
+    """Refuse a folder that this process could not empty: one of its folders is not writable."""
+    for root, dirs, _ in os.walk(folder):
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise EdgeclsError(f"cannot replace {folder}: {root} is not writable (left as it was)")
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+
+
+def _real(path: str | os.PathLike) -> str:
+    return os.path.realpath(os.path.abspath(path))
+
+
+def _named_paths(params: dict[str, object]) -> list[tuple[str, str]]:
+    """(name, path) for every path given; a list value (a repeatable option) gives one pair per path."""
+    pairs = []
+    for name, value in params.items():
+        for path in value if isinstance(value, (list, tuple)) else [value]:
+            if path is not None and str(path) != "-":
+                pairs.append((name, str(path)))
+    return pairs
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path != folder and path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_io(reads: dict[str, object], writes: dict[str, object]) -> None:
+    """Refuse, in one line, any output that would touch an input: the command's one guard.
+
+    ``reads`` and ``writes`` map a parameter's name to a path (None, ``-`` and paths that do
+    not exist are passed over). An output is refused when it is an input by any spelling
+    (relative, ``..``, a link, a hard link), when it lies inside an input folder (edgecls
+    never writes into what it reads), and when it is a folder that holds an input (a folder
+    output is replaced whole).
+
+    >>> check_io({"--source": "."}, {"--save": "./out.mp4"})
+    Traceback (most recent call last):
+    edgecls.errors.EdgeclsError: --save ./out.mp4 is inside the input folder --source .: edgecls never writes into what it reads; choose a path outside it
+    """
+    inputs = [(name, p) for name, p in _named_paths(reads) if os.path.exists(p)]
+    outputs = _named_paths(writes)
+    for i, (out_name, out) in enumerate(outputs):
+        real = _real(out)
+        twin = next((name for name, other in outputs[:i] if _real(other) == real), None)
+        if twin:
+            raise EdgeclsError(f"{out_name} {out} is also {twin}: give each output its own path")
+        for in_name, path in inputs:
+            where = f"{out_name} {out}"
+            if real == _real(path) or (os.path.exists(out) and os.path.samefile(out, path)):
+                raise EdgeclsError(f"{where} is the input {in_name} {path}: choose another path")
+            if os.path.isdir(path) and _inside(real, _real(path)):
+                raise EdgeclsError(f"{where} is inside the input folder {in_name} {path}: edgecls never writes into "
+                                   "what it reads; choose a path outside it")
+            if _inside(_real(path), real):
+                raise EdgeclsError(f"{where} holds the input {in_name} {path}, and an output folder is replaced "
+                                   "whole: choose another path")
 
 
 def make_staging(target: str | os.PathLike) -> Path:

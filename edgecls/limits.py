@@ -38,7 +38,17 @@ def max_pixels() -> int:
 
 
 def set_max_pixels(n: int) -> None:
-    """Raise or lower the image pixel limit for this process and its children."""
+    """Raise or lower the image pixel limit for this process and its children.
+
+    OpenCV reads its own limit once, when it is imported: this must come first to raise it (the
+    CLI imports OpenCV only after its options are read); lowering works at any time, since every
+    header is checked here before OpenCV sees the file.
+    """
+    import sys
+
+    if "cv2" in sys.modules and n > int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", 0)):
+        raise EdgeclsError("max_pixels: OpenCV is already imported with a lower limit; set it before importing "
+                           "OpenCV (or set EDGECLS_MAX_PIXELS in the environment)")
     os.environ["EDGECLS_MAX_PIXELS"] = str(int(n))
     os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(int(n))
 
@@ -47,8 +57,8 @@ def max_unpacked_bytes() -> int:
     return int(os.environ.get("EDGECLS_MAX_UNPACKED_MB") or DEFAULT_MAX_UNPACKED_MB) << 20
 
 
-# OpenCV's own backstop for formats whose header is not read here (read by OpenCV on first use).
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_pixels()))
+# OpenCV's own backstop for formats whose header is not read here, the same limit (read when OpenCV is imported).
+os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels())
 
 
 def _jpeg_size(head: bytes) -> tuple[int, int] | None:
@@ -128,5 +138,5 @@ def check_zip(path: Path, what: str) -> None:
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise EdgeclsError(f"{path}: not a readable {what} (corrupt or truncated zip: {exc})") from exc
     if declared > max_unpacked_bytes():
-        raise EdgeclsError(f"{path}: unpacks to {declared / 2**20:,.0f} MB, over the limit of "
-                           f"{max_unpacked_bytes() >> 20} MB (raise it with EDGECLS_MAX_UNPACKED_MB)")
+        raise EdgeclsError(f"{path}: unpacks to {declared:,} bytes, {declared - max_unpacked_bytes():,} bytes over "
+                           f"the limit of {max_unpacked_bytes() >> 20} MB (raise it with EDGECLS_MAX_UNPACKED_MB)")

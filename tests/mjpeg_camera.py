@@ -15,8 +15,8 @@ import cv2
 class MjpegCamera:
     """Serves ``frames`` in a loop at ``fps``; ``stop()`` drops every client, ``start()`` comes back."""
 
-    def __init__(self, frames, fps: float = 30.0):
-        self.frames = list(frames)
+    def __init__(self, frames, fps: float = 30.0, stamp: bool = True):
+        self.frames, self.stamp = list(frames), stamp
         self.fps, self.sent, self.connections = fps, 0, 0
         self.generation, self.port, self.clients = 0, 0, set()
         camera = self
@@ -50,9 +50,11 @@ class MjpegCamera:
         self.start()
 
     def encode(self, n: int) -> bytes:
-        """Frame ``n`` as JPEG, with its number stamped in a corner as cameras stamp the time."""
+        """Frame ``n`` as JPEG, with its number stamped in a corner as cameras stamp the time (unless not
+        ``stamp``: a perfectly still scene)."""
         frame = self.frames[n % len(self.frames)].copy()
-        cv2.putText(frame, str(n), (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        if self.stamp:
+            cv2.putText(frame, str(n), (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
         return cv2.imencode(".jpg", frame)[1].tobytes()
 
     @property

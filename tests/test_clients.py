@@ -43,11 +43,23 @@ def test_mediapipe_image_classifier_opens_and_agrees(tmp_path, exported, sample,
         assert np.mean(np.array([i for i, _ in answers]) == want) >= 0.995, mode
 
 
+def test_mediapipe_says_unknown_on_flat_frames_from_the_file_alone(tmp_path, exported, mediapipe_python):
+    """Issue 32: the unknown class travels inside the file, so MediaPipe names a wall or a lens cap unknown."""
+    images = tmp_path / "flat.npy"
+    np.save(images, np.stack([np.full((480, 640, 3), v, np.uint8) for v in (0, 60, 128, 200, 255)]))
+    proc = subprocess.run([str(mediapipe_python), str(HELPER), str(exported / "model_int8.tflite"), str(images),
+                           "IMAGE"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    answers = json.loads(proc.stdout.strip().splitlines()[-1])["answers"]
+    assert [name for _, name in answers] == ["unknown"] * 5
+
+
 def test_standard_metadata_is_in_every_tflite(exported, trained_run):
-    """15.1: labels as an associated file (a zip after the flatbuffer), edgecls' own JSON beside it."""
+    """15.1: labels as an associated file (a zip after the flatbuffer), edgecls' own JSON beside it; the
+    unknown class is the last label."""
     import zipfile
 
-    labels = (trained_run / "labels.txt").read_text()
+    labels = (trained_run / "labels.txt").read_text() + "unknown\n"
     for path in sorted(exported.glob("*.tflite")):
         with zipfile.ZipFile(path) as archive:
             assert archive.read("labels.txt").decode() == labels

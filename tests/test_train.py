@@ -99,6 +99,31 @@ def test_init_fine_tunes_with_a_new_head(tmp_path, trained_run, sample):
     conv = next(i for i, layer in enumerate(base.layers) if isinstance(layer, keras.layers.Conv2D))
     start, tuned = base.layers[conv].get_weights()[0], model.layers[conv].get_weights()[0]
     assert np.abs(tuned - start).max() < 0.5 * np.abs(start).max()
+    _exports_and_runs(out, tmp_path, sample)
+
+
+def test_init_with_the_same_classes_exports_and_runs(tmp_path, trained_run, sample):
+    """Issue 31.18: a fine-tuned run exports to every TFLite format (its input was once a list)."""
+    out = tmp_path / "same"
+    run_cli("train", "--data", str(tiny_npz(tmp_path / "ten.npz", sample)), "--init", str(trained_run / "model.keras"),
+            "--epochs", "1", "--out", str(out), check=True)
+    _exports_and_runs(out, tmp_path, sample)
+
+
+def _exports_and_runs(run, tmp_path, sample):
+    """Export ``run`` to TFLite (float and int8) and ONNX, then classify images with the int8 file."""
+    import cv2
+
+    run_cli("export", str(run), "--formats", "tflite-fp32,tflite-int8,onnx-fp32", "--calib", "50",
+            "--min-agreement", "0", "--max-drop", "100", "--max-class-drop", "100", check=True)
+    images = tmp_path / f"{run.name}-images"
+    images.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(images / f"{i}.png"), sample.x_test[i])
+    proc = run_cli("run", str(run / "export" / "model_int8.tflite"), "--source", str(images), "--headless", check=True)
+    labels = (run / "labels.txt").read_text().splitlines()
+    answers = [line.split(": ", 1)[1].rsplit(" ", 1)[0] for line in proc.stdout.splitlines()]
+    assert len(answers) == 3 and all(a in labels for a in answers), proc.stdout
 
 
 def test_mixed_precision_stays_out_of_the_saved_model_and_exports(tmp_path, sample):

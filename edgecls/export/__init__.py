@@ -10,6 +10,15 @@ To add a format: one entry in :mod:`edgecls.export.artifacts` and its conversion
 """
 
 from edgecls.export.artifacts import ARTIFACTS
-from edgecls.export.exporter import build, export_model, prepare, publish, verify
 
 __all__ = ["ARTIFACTS", "build", "export_model", "prepare", "publish", "verify"]
+
+
+def __getattr__(name: str):
+    """The exporter's steps, loaded on first use: reading the format table (the CLI's --formats choices)
+    imports nothing heavy."""
+    if name in __all__:
+        from edgecls.export import exporter
+
+        return getattr(exporter, name)
+    raise AttributeError(f"module 'edgecls.export' has no attribute {name!r}")

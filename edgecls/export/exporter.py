@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +26,11 @@ import numpy as np
 from edgecls import __version__, console, fileio
 from edgecls.errors import EdgeclsError, GateError, first_line
 from edgecls.export import onnx_export, repair, tflite, tflite_metadata
-from edgecls.export.artifacts import ARTIFACTS, Artifact, default_formats
+from edgecls.export.artifacts import ARTIFACTS, FILENAMES, Artifact, default_formats
 from edgecls.runtime import parity
 from edgecls.runtime import verify as verify_set
+from edgecls.runtime import confidence
+from edgecls.runtime.confidence import UNKNOWN
 from edgecls.runtime.metadata import KEY, make_metadata
 
 
@@ -42,6 +44,8 @@ class Job:
     calib: np.ndarray
     reference: np.ndarray   # the original model's probabilities on the test split
     provenance: dict
+    labels: list[str]       # what every artifact answers: the run's classes, and "unknown" last when it has one
+    probes: dict = field(default_factory=dict)  # name -> frames of nothing it knows (with an unknown class)
 
     @property
     def original_accuracy(self) -> float:
@@ -101,8 +105,9 @@ def _check_model(model, source, ds) -> None:
                            "cannot be converted reliably; rebuild them from built-in Keras layers)")
 
 
-def prepare(source, calib: int) -> Job:
-    """Load the model and its data, check they fit, predict the reference on the test split."""
+def prepare(source, calib: int, unknown: bool = True, known_rate: float = 0.95, ood: str | None = None) -> Job:
+    """Load the model and its data, check they fit, give it calibrated probabilities and (with ``unknown``)
+    an unknown class (:mod:`edgecls.toolkit.unknown`), predict the reference on the test split."""
     from edgecls.toolkit.contract import adopt
     from edgecls.toolkit.data import stratified_sample
     from edgecls.toolkit.evaluate import predict
@@ -113,22 +118,43 @@ def prepare(source, calib: int) -> Job:
     model = float32_model(load_model(str(source.model_path)))  # no half-precision casts in any artifact
     source.fit_options(model)
     ds = source.load()
-    contract = {}
+    described = {}  # what provenance adds: the adopted input contract, the calibration
     if source.foreign:  # raw pixels in, probabilities out, like every edgecls model
         model, adopted, line = adopt(model, source.contract, ds, source.options.get("seed", 0))
         console.info(line)
-        contract = {"input_contract": adopted.record()}
+        described["input_contract"] = adopted.record()
     _check_model(model, source, ds)
     if len(ds.y_test) == 0:
         raise EdgeclsError(f"{ds.name} has no test images to verify the export on")
+    labels = list(source.labels)
+    if unknown:
+        from edgecls.toolkit.unknown import fit, with_unknown
+
+        console.info(f"calibrating on {len(ds.y_val)} validation images, unknown at {known_rate:.0%} of them kept ...")
+        fitted = fit(model, ds, known_rate)
+        model, labels = with_unknown(model, fitted), labels + [UNKNOWN]
+        described["unknown"] = fitted.record()
     calib_x = ds.x_train[stratified_sample(ds.y_train, calib, source.options.get("seed", 0))]
     console.info(f"original {source.model_path}: predicting {len(ds.y_test)} {ds.name} test images")
     reference = predict(model, ds.x_test)
+    own_classes = confidence.known_probabilities(reference) if unknown else reference  # the model as trained
     provenance = {"source_sha256": sha256(source.model_path), "dataset": ds.name,
-                  "original_accuracy": round(float((reference.argmax(1) == ds.y_test).mean()), 6),
+                  "original_accuracy": round(float((own_classes.argmax(1) == ds.y_test).mean()), 6),
+                  "split_seed": int(source.options.get("seed", 0)),  # bench FILE --data splits as the run did
                   "edgecls_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  **contract}
-    return Job(source, model, ds, calib_x, reference, provenance)
+                  **described}
+    return Job(source, model, ds, calib_x, reference, provenance, labels, _probes(ds, source, ood) if unknown else {})
+
+
+def _probes(ds, source, ood: str | None) -> dict[str, np.ndarray]:
+    """The generated frames of nothing at the data's size and channels, and the user's own (``ood``)."""
+    from edgecls.runtime import probes
+
+    h, w, c = ds.image_shape
+    sets = probes.probes(h, w, c)
+    if ood:
+        sets["ood"] = probes.from_folder(ood, h, w, "GRAY" if c == 1 else "RGB", source.resize)
+    return sets
 
 
 def _convert(artifact: Artifact, job: Job, staging: Path, io_dtype: str) -> Path:
@@ -185,7 +211,7 @@ def _metadata(job: Job, artifact: Artifact, **extra) -> dict:
     channels = job.input_channels(artifact)
     fields = {"dtype": "uint8", "quantization": artifact.quantization,
               "calibration_images": int(len(job.calib)) if artifact.int8 else 0, **extra}
-    return make_metadata(labels=job.source.labels, height=h, width=w, channels=channels,
+    return make_metadata(labels=job.labels, height=h, width=w, channels=channels,
                          color="RGB" if channels == 3 else "GRAY", resize=_resize_mode(job),
                          artifact=artifact.name, **fields, **job.provenance)
 
@@ -215,11 +241,15 @@ def measure(job: Job, path: Path, gate: dict, threads: int | None = None, latenc
     from edgecls.runtime import Classifier
     from edgecls.runtime.verify import frame_latency
 
-    probs = Classifier(path, threads=threads, warmup=False).predict(job.dataset.x_test)
-    row = parity.compare(job.reference, probs, job.dataset.y_test, job.source.labels)
+    clf = Classifier(path, threads=threads, warmup=False)
+    probs = clf.predict(job.dataset.x_test)
+    row = parity.compare(job.reference, probs, job.dataset.y_test, job.labels)
     row["failures"] = parity.gate_failures(row, gate["max_drop_points"], gate["min_agreement"],
                                            gate["max_class_drop_points"])
     row["passed"] = not row["failures"]
+    if job.probes:
+        row["unknown"] = confidence.unknown_figures(probs, job.dataset.y_test,
+                                                    {name: clf.predict(x) for name, x in job.probes.items()})
     if latency:
         row["latency_ms"] = frame_latency(Classifier(path, threads=1), job.dataset.x_test)
     return row
@@ -241,7 +271,7 @@ def tflite_agreement(job: Job, x: np.ndarray, answers: np.ndarray, probe: Path):
 
     def agreement(data: bytes) -> float:
         probe.write_bytes(data)
-        clf = Classifier(probe, labels=job.source.labels, input_size=(*x.shape[1:3], 3), warmup=False)
+        clf = Classifier(probe, labels=job.labels, input_size=(*x.shape[1:3], 3), warmup=False)
         return float((clf.predict(x).argmax(1) == answers).mean())
 
     return agreement
@@ -316,8 +346,40 @@ def reference_set(job: Job) -> bytes:
     return verify_set.reference_bytes(job.dataset.x_test[keep], y[keep], job.reference[keep])
 
 
-def publish(staging: Path, dest: Path, passed: bool, keep_saved_model: bool = False) -> Path:
-    """Put the staged export in place (``dest``), or beside it as ``dest.failed`` when the gate failed."""
+EXPORT_FILES = {*FILENAMES, "labels.txt", "parity.json", verify_set.REFERENCE, "saved_model", "saved_model_int8"}
+
+
+def check_destination(dest: Path, source_sha256: str, overwrite: bool = False) -> None:
+    """Refuse an output folder that export must not replace, before any work starts.
+
+    Only an edgecls export (its parity.json beside nothing but export files) is ever replaced,
+    and one made from another model (its ``source_sha256``) only with ``overwrite``.
+    """
+    if not dest.exists() or (dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir())):
+        return
+    others = sorted(p.name for p in dest.iterdir()) if dest.is_dir() and not dest.is_symlink() else []
+    foreign = [name for name in others if name not in EXPORT_FILES]
+    if not dest.is_dir() or dest.is_symlink() or foreign or "parity.json" not in others:
+        what = f"it holds {', '.join(foreign[:3] or others[:3])}" if others else "it is not a folder"
+        raise EdgeclsError(f"--out {dest} is not an edgecls export ({what}); export replaces only its own export "
+                           "folders: choose another --out")
+    made_from = fileio.read_json(dest / "parity.json").get("source_sha256")
+    if made_from != source_sha256 and not overwrite:
+        raise EdgeclsError(f"--out {dest} holds the export of another model (source_sha256 {str(made_from)[:12]}...): "
+                           "pass --overwrite to replace it, or choose another --out")
+
+
+def publish(staging: Path, dest: Path, rows: list[dict], keep_saved_model: bool = False) -> Path:
+    """Put the staged export in place (``dest``), or beside it as ``dest.failed`` when the gate failed.
+
+    Only the artifacts of ``rows`` (each gated, described in parity.json, with its metadata) go out:
+    an intermediate (the fp32 ONNX an int8 one is quantized from) stays behind with the staging folder.
+    """
+    passed = all(r["passed"] for r in rows)
+    kept = {r["artifact"] for r in rows}
+    for name in FILENAMES:
+        if name not in kept:
+            (staging / name).unlink(missing_ok=True)
     if not keep_saved_model:
         for name in ("saved_model", "saved_model_int8"):
             shutil.rmtree(staging / name, ignore_errors=True)
@@ -368,13 +430,18 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
                  io_dtype: str = "uint8", calib: int = 500, labels: str | None = None, data: str | None = None,
                  max_drop: float = 1.0, min_agreement: float = 0.99, max_class_drop: float = 5.0,
                  keep_saved_model: bool = False, threads: int | None = None, contract=None,
-                 repair_int8: bool = True) -> dict:
+                 repair_int8: bool = True, overwrite: bool = False, unknown: bool = True,
+                 known_rate: float = 0.95, ood: str | None = None) -> dict:
     """Build, verify and publish; raise GateError (exit 3) if any artifact fails the gate.
 
     ``contract`` (an :class:`~edgecls.toolkit.contract.InputContract`) declares how a model
     trained elsewhere wants its pixels; without it that contract is measured on the data.
     An int8 artifact that fails is repaired first (:mod:`edgecls.export.repair`) unless
-    ``repair_int8`` is off.
+    ``repair_int8`` is off. ``out`` must be new, empty or an earlier export of this model
+    (``overwrite`` lets an export of another model be replaced). With ``unknown`` every artifact answers
+    calibrated probabilities and one more class, ``unknown``, kept for ``known_rate`` of validation
+    images; parity.json reports how often it names a known class on test images, on generated frames
+    of nothing (flat, noise, blurred textures) and on ``ood``, a folder of the user's own such frames.
     """
     import keras
 
@@ -388,9 +455,14 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
         raise EdgeclsError(f"io_dtype must be uint8 or int8, got {io_dtype}")
     if calib < 1:
         raise EdgeclsError("calib must be at least 1: int8 needs calibration images")
+    from edgecls.toolkit.rundir import sha256
+
     src = resolve_source(source, labels, data, contract)
     dest = Path(out) if out else src.default_export
-    job = prepare(src, calib)
+    fileio.check_io({"SOURCE": src.model_path, "--labels": labels, "--data": src.data, "--ood": ood}, {"--out": dest})
+    check_destination(dest, sha256(src.model_path), overwrite)
+    check_destination(dest.with_name(dest.name + ".failed"), "", overwrite=True)
+    job = prepare(src, calib, unknown, known_rate, ood)
     staging = fileio.make_staging(dest)
     gate = {"max_drop_points": max_drop, "min_agreement": min_agreement, "max_class_drop_points": max_class_drop}
     try:
@@ -399,16 +471,18 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
         noise = noise_agreement(job) if any(ARTIFACTS[r["format"]].int8 and not r["passed"] for r in rows) else None
         report = {"source": str(src.model_path), **job.provenance, "test_samples": int(len(job.dataset.y_test)),
                   "gate": gate, "artifacts": rows, **({"noise_agreement": noise} if noise is not None else {})}
-        fileio.write_text(staging / "labels.txt", fileio.labels_text(src.labels))
+        fileio.write_text(staging / "labels.txt", fileio.labels_text(job.labels))
         fileio.write_json(staging / "parity.json", report)
         fileio.write_bytes(staging / verify_set.REFERENCE, reference_set(job))
         passed = all(r["passed"] for r in rows)
-        where = publish(staging, dest, passed, keep_saved_model)
+        where = publish(staging, dest, rows, keep_saved_model)
     except BaseException:
         fileio.discard_staging(staging)
         raise
     console.info(f"original accuracy {job.original_accuracy:.4f} on {len(job.dataset.y_test)} test images")
     console.info(parity.format_table(rows))
+    if job.probes:
+        console.info(confidence.format_unknown(rows, job.provenance["unknown"]))
     for line in slow_repairs(rows):
         console.warn(line)
     if not passed:

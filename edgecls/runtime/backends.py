@@ -46,7 +46,7 @@ class TFLiteBackend:
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = path
-        self.device = devices.tflite_device(device, path)
+        devices.tflite_device(device, path)  # refuses --device gpu
         data = _read_model_bytes(path)
         try:
             self.metadata = parse_metadata(tflite_metadata_entry(data), path)
@@ -66,6 +66,15 @@ class TFLiteBackend:
         self.batch_size = None
         self.dynamic_batch = self.input_shape[0] == -1
         self.num_classes = int(self.output["shape_signature"][-1])
+
+    @property
+    def device(self) -> str:
+        """Where the file runs, as applied: XNNPACK only when the interpreter's plan holds its delegate node
+        (a 16x8 file, whose int16 activations XNNPACK does not take, runs on LiteRT's own kernels)."""
+        if self.batch_size is None:
+            self._resize(1)
+        ops = {op["op_name"] for op in self.interpreter._get_ops_details()}
+        return devices.tflite_device("auto", self.path) if "DELEGATE" in ops else "CPU (LiteRT kernels, no delegate)"
 
     def _resize(self, n: int) -> None:
         if n != self.batch_size:

@@ -15,28 +15,68 @@ import collections
 
 import numpy as np
 
-UNKNOWN = "unknown"
+from edgecls.runtime.confidence import UNKNOWN
 
 
-def top_k(probs: np.ndarray, k: int, labels: list[str]) -> list[tuple[str, float]]:
+def top_k(probs: np.ndarray, k: int, labels: list[str], mask: np.ndarray | None = None) -> list[tuple[str, float]]:
     """The ``k`` best (label, score) pairs, best first; ties go to the lower index, as ``argmax``.
 
-    A class with no label is named by its index.
+    A class with no label is named by its index; with ``mask`` (see :func:`class_mask`) only the classes
+    it keeps are ranked.
 
     >>> top_k(np.array([0.2, 0.5, 0.3]), 2, ["a", "b"])
     [('b', 0.5), ('2', 0.3)]
+    >>> top_k(np.array([0.2, 0.5, 0.3]), 2, ["a", "b", "c"], mask=np.array([True, False, True]))
+    [('c', 0.3), ('a', 0.2)]
     """
-    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
-    return [(labels[i] if i < len(labels) else str(i), float(probs[i])) for i in map(int, order)]
+    probs = np.asarray(probs)
+    order = np.argsort(-np.where(mask, probs, -np.inf) if mask is not None else -probs, kind="stable")
+    order = [i for i in map(int, order) if mask is None or mask[i]][:k]
+    return [(labels[i] if i < len(labels) else str(i), float(probs[i])) for i in order]
+
+
+def class_mask(labels: list[str], classes: list[str] | None = None, exclude: list[str] | None = None) -> np.ndarray | None:
+    """Which classes an answer may name: only ``classes`` (and ``unknown``, which says none of them fits),
+    or all but ``exclude`` (MediaPipe Tasks' category allowlist and denylist); None for all.
+
+    >>> class_mask(["cat", "dog", "unknown"], classes=["dog"]).tolist()
+    [False, True, True]
+    >>> class_mask(["cat", "dog"], exclude=["cat"]).tolist()
+    [False, True]
+    """
+    if not classes and not exclude:
+        return None
+    from edgecls.errors import EdgeclsError, clean_text
+
+    named = list(classes or []) + list(exclude or [])
+    missing = [name for name in named if name not in labels]
+    if missing:
+        raise EdgeclsError(f"{'--classes' if classes else '--exclude'}: {clean_text(', '.join(missing))} not among "
+                           f"the model's classes ({clean_text(', '.join(labels[:12]))}{' ...' if len(labels) > 12 else ''})")
+    if classes:
+        return np.array([name in classes or name == UNKNOWN for name in labels])
+    return np.array([name not in exclude for name in labels])
 
 
 class Smoother:
-    """The mean of the last ``frames`` score vectors (1: no smoothing), so a label does not flicker."""
+    """The mean of the last ``frames`` score vectors (1: no smoothing), so a label does not flicker.
+
+    Smoothing holds within one stream of consecutive frames: :meth:`reset` at every new file
+    or reconnect, so one picture's scores never leak into the next.
+
+    >>> s = Smoother(3)
+    >>> _ = s.update(np.array([1.0, 0.0])); s.reset()
+    >>> s.update(np.array([0.0, 1.0])).tolist()
+    [0.0, 1.0]
+    """
 
     def __init__(self, frames: int = 1):
         if frames < 1:
             raise ValueError(f"frames must be at least 1, got {frames}")
         self.history: collections.deque = collections.deque(maxlen=frames)
+
+    def reset(self) -> None:
+        self.history.clear()
 
     def update(self, probs: np.ndarray) -> np.ndarray:
         self.history.append(np.asarray(probs))

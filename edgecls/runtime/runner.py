@@ -25,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecls import console
+from edgecls import console, fileio
 from edgecls.errors import EdgeclsError, clean_text
-from edgecls.runtime import postprocess, window
+from edgecls.runtime import confidence, postprocess, window
 from edgecls.runtime.preprocess import resize
 from edgecls.runtime.stats import Reservoir
 
@@ -42,6 +42,8 @@ class RunOptions:
     jsonl: str | None = None      # path or "-" for stdout
     max_frames: int | None = None
     snapshot_dir: str = "."
+    classes: list[str] | None = None   # only these (and unknown) may be named
+    exclude: list[str] | None = None   # never these
 
 
 def draw_overlay(frame: np.ndarray, top: list[tuple[str, float]], fps: float, latency_ms: float) -> np.ndarray:
@@ -79,10 +81,7 @@ class _Outputs:
         if opts.jsonl == "-":
             self.jsonl = sys.stdout
         elif opts.jsonl:
-            try:
-                self.jsonl = open(opts.jsonl, "w", buffering=1)
-            except OSError as exc:
-                raise EdgeclsError(f"cannot write {opts.jsonl}: {exc.strerror}") from None
+            self.jsonl = fileio.open_stream(opts.jsonl)
         self.writer = None
         show = not (opts.headless if opts.headless is not None else not window.available())
         self.window = window.Window("edgecls") if show else None
@@ -91,13 +90,16 @@ class _Outputs:
         self.last_label = None
 
     def announce(self, record: dict, top) -> None:
-        """Without a window, say what was classified: each image, or each change of label in a video."""
+        """Without a window, say what was classified: each image, or each change of label in a video.
+
+        The answers are the result, on stdout (``| grep Sneaker``), unless the JSON lines are there."""
         label, score = top[0]
         self.counts[label] += 1
+        say = console.info if self.opts.jsonl == "-" else console.result
         if not self.window and "source" in record:
-            console.info(f"{clean_text(record['source'])}: {label} {score:.2f}")
+            say(f"{clean_text(record['source'])}: {label} {score:.2f}")
         elif not self.window and label != self.last_label:
-            console.info(f"frame {record['frame']}: {label} {score:.2f}")
+            say(f"frame {record['frame']}: {label} {score:.2f}")
         self.last_label = label
 
     def frame(self, frame: np.ndarray, record: dict, top, fps: float, latency: float) -> str | None:
@@ -160,9 +162,12 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
     if opts.smooth < 1 or opts.top_k < 1:
         raise EdgeclsError("--smooth and --top-k must be at least 1")
     smoother = postprocess.Smoother(opts.smooth)
+    mask = postprocess.class_mask(clf.labels, opts.classes, opts.exclude)
+    unknown = (clf.metadata or {}).get("unknown") if clf.labels and clf.labels[-1] == postprocess.UNKNOWN else None
     stats = {k: Reservoir() for k in ("preprocess", "inference", "postprocess", "total")}
     outputs = _Outputs(opts, getattr(source, "fps", 0.0), live=source.live)
     frames, start, fps, end = 0, time.perf_counter(), 0.0, "end of stream"
+    segment = None
     try:
         while True:
             if opts.max_frames is not None and frames >= opts.max_frames:
@@ -171,12 +176,16 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
             frame = source.read()
             if frame is None:
                 break
+            if source.segment != segment:  # a new file or a reconnect: the frames before are another scene
+                smoother.reset()
+                segment = source.segment
             t0 = time.perf_counter()
             pixels = clf.preprocess(frame)
             t1 = time.perf_counter()
             probs = clf.predict(pixels)[0]
             t2 = time.perf_counter()
-            top = postprocess.answer(clf.top_k(smoother.update(probs), opts.top_k), opts.threshold)
+            smoothed = smoother.update(probs)
+            top = postprocess.answer(postprocess.top_k(smoothed, opts.top_k, clf.labels, mask), opts.threshold)
             t3 = time.perf_counter()
             for key, value in zip(stats, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
                 stats[key].add(value * 1e3)
@@ -187,6 +196,9 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
                       "latency_ms": {k: round(v * 1e3, 3) for k, v in
                                      zip(("preprocess", "inference", "postprocess", "total"),
                                          (t1 - t0, t2 - t1, t3 - t2, t3 - t0))}}
+            if unknown and top[0][0] == postprocess.UNKNOWN:  # how far from what it knows, beside its threshold
+                record["distance"] = confidence.distance(float(smoothed[-1]), unknown)
+                record["threshold"] = unknown["threshold"]
             if getattr(source, "current", None) is not None:
                 record["source"] = str(source.current)
             if outputs.frame(frame, record, top, fps, (t3 - t0) * 1e3) == "quit":

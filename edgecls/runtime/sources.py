@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -44,6 +43,7 @@ class Source:
     fps = 0.0
     dropped = 0
     name = ""
+    segment: object = 0  # changes where consecutive frames stop being one scene (a new file, a reconnect)
 
     def read(self) -> np.ndarray | None:
         raise NotImplementedError
@@ -74,21 +74,24 @@ def list_images(folder: Path) -> list[Path]:
 def load_image(path: Path) -> np.ndarray | None:
     """An image file upright (EXIF orientation applied) as BGR or GRAY 8-bit, or None if unreadable.
 
-    The header is read first: an image that declares more pixels than the limit (see
-    :mod:`edgecls.limits`) is an EdgeclsError before a byte of it is decoded.
+    The header is read first, wherever its size sits in the file: an image that declares more
+    pixels than the limit (see :mod:`edgecls.limits`) is an EdgeclsError before a byte of it is
+    decoded; OpenCV holds the same limit for the formats whose header is not read here.
     """
     try:
         with open(path, "rb") as f:
-            head = f.read(64 * 1024)
-            limits.check_image_file(path, head)
             if os.fstat(f.fileno()).st_size > 8 * limits.max_pixels() + (1 << 20):
                 raise EdgeclsError(f"{path}: file too large for an image of at most {limits.max_pixels() / 1e6:g} MP")
-            data = head + f.read()
+            data = f.read()
     except OSError:
         return None
+    limits.check_image_file(path, data)
     try:  # not IMREAD_UNCHANGED: that flag alone skips the EXIF rotation of phone photos
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-    except cv2.error:
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise EdgeclsError(f"{path}: more pixels than the limit of {limits.max_pixels() / 1e6:g} MP "
+                               "(raise it with --max-pixels)") from exc
         return None
     if image is None or image.size == 0:
         return None
@@ -120,12 +123,14 @@ class ImageSource(Source):
             raise EdgeclsError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {self.name}")
         self.index = 0
         self.current: Path | None = None
+        self.segment = None
         self.unreadable: list[str] = []
         self.error: str | None = None
 
     def read(self):
         while self.index < len(self.paths):
             self.current = self.paths[self.index]
+            self.segment = self.index
             self.index += 1
             if not self.folder:
                 return read_image(self.current)
@@ -139,18 +144,22 @@ class ImageSource(Source):
 
 
 class VideoSource(Source):
-    """A video file: every frame, in order; a file that ends before its declared length is an error."""
+    """A video of known length (a file, or a file served over HTTP): every frame, once, in order.
 
-    def __init__(self, path: Path):
+    A video that ends before its declared length is an error that says how far it got; it is
+    never reopened (a file read again would be classified twice).
+    """
+
+    def __init__(self, path: Path | str, capture: cv2.VideoCapture | None = None):
         self.name = clean_text(path)
-        self.capture = cv2.VideoCapture(str(path))
+        self.capture = capture or cv2.VideoCapture(str(path))
         ok, first = self.capture.read() if self.capture.isOpened() else (False, None)
         if not ok:
             self.capture.release()
             raise EdgeclsError(f"cannot read video {self.name} (missing, unreadable or no frames)")
         self.first = first
         self.fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.declared = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.declared = max(int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)  # some containers say -1e15
         self.frames = 0
         self.error: str | None = None
 
@@ -172,32 +181,26 @@ class VideoSource(Source):
 
 
 class LatestFrame(Source):
-    """A live capture read by a thread that keeps only the newest frame.
+    """A live capture (a camera, RTSP, a stream of no known length) read by a thread that keeps
+    only the newest frame.
 
-    ``opener`` returns an object with OpenCV's ``read()``/``release()``; after a failed
-    read it is reopened up to ``retries`` times before the source ends with an error.
+    ``opener`` returns an object with OpenCV's ``read()``/``release()``; after a failed read it
+    is reopened, with a growing pause, up to ``retries`` times in a row before the source ends
+    with an error. What the frames show never ends a live source (a still scene is still live).
     """
 
     live = True
 
-    def __init__(self, name: str, opener, retries: int = 3, backoff: float = 0.5, fps: float = 0.0,
-                 may_be_file: bool = False):
+    def __init__(self, name: str, opener, retries: int = 3, backoff: float = 0.5, fps: float = 0.0):
         self.name, self.opener, self.retries, self.backoff, self.fps = name, opener, retries, backoff, fps
-        self.may_be_file = may_be_file  # a URL can serve a finite file; a camera cannot
         self.capture = opener()
         self.frame, self.frames_read, self.frames_taken, self.reconnects = None, 0, 0, 0
-        self.first_digest: bytes | None = None
         self.error: str | None = None
         self.ended = False
         self.cond = threading.Condition()
         self.stopping = False
         self.thread = threading.Thread(target=self._loop, name=f"capture {name}", daemon=True)
         self.thread.start()
-
-    def _finished(self) -> bool:
-        """A finite file behind a URL delivered every frame it declares: the end, not a drop."""
-        declared = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if hasattr(self.capture, "get") else 0
-        return 0 < declared <= self.frames_read
 
     def _end(self, error: str | None) -> None:
         with self.cond:
@@ -208,10 +211,6 @@ class LatestFrame(Source):
         failures, reopened = 0, False
         while not self.stopping:
             ok, frame = self.capture.read()
-            if not ok and failures == 0 and self._finished():
-                return self._end(None)
-            if ok and reopened and self.may_be_file and _digest(frame) == self.first_digest:
-                return self._end(None)  # the reopened stream restarted at frame 0: a file served again
             if not ok:
                 failures += 1
                 if failures > self.retries:
@@ -224,8 +223,6 @@ class LatestFrame(Source):
                 reopened = True
                 continue
             failures = 0
-            if self.first_digest is None and frame.std() > 0:  # a uniform warm-up frame proves nothing
-                self.first_digest = _digest(frame)
             with self.cond:
                 if reopened:
                     self.reconnects += 1
@@ -235,6 +232,10 @@ class LatestFrame(Source):
                 self.frame = frame
                 self.frames_read += 1
                 self.cond.notify_all()
+
+    @property
+    def segment(self) -> int:
+        return self.reconnects
 
     def read(self, timeout: float = 10.0):
         with self.cond:
@@ -254,10 +255,6 @@ class LatestFrame(Source):
         self.capture.release()
 
 
-def _digest(frame: np.ndarray) -> bytes:
-    return hashlib.blake2b(frame.tobytes(), digest_size=16).digest()
-
-
 def _quiet_open(target) -> cv2.VideoCapture:
     """Open a capture without OpenCV's multi-line warnings for devices that are not there."""
     logging = cv2.utils.logging
@@ -267,6 +264,22 @@ def _quiet_open(target) -> cv2.VideoCapture:
         return cv2.VideoCapture(target)
     finally:
         logging.setLogLevel(level)
+
+
+def http_length(url: str, timeout: float = 3.0) -> int | None:
+    """The ``Content-Length`` an HTTP(S) server declares for ``url`` (a HEAD request), or None: a stream
+    with no length (an MJPEG camera's multipart response) or any other protocol or failure."""
+    import urllib.request
+
+    if not url.lower().startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            multipart = "multipart/" in (response.headers.get("Content-Type") or "")
+    except (OSError, ValueError):
+        return None
+    return int(length) if length and length.isdigit() and int(length) > 0 and not multipart else None
 
 
 def working_cameras(limit: int = 6) -> list[int]:
@@ -296,9 +309,11 @@ def open_source(spec: str) -> Source:
     if spec.lower().startswith(STREAM_PREFIXES):
         cap = _quiet_open(spec)
         if not cap.isOpened():
-            raise EdgeclsError(f"cannot open stream {spec}")
+            raise EdgeclsError(f"cannot open stream {clean_text(spec)}")
+        if int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) > 0 or http_length(spec):  # a file served: read it once
+            return VideoSource(spec, cap)
         return LatestFrame(spec, lambda c=[cap]: c.pop() if c else cv2.VideoCapture(spec),
-                           fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0), may_be_file=True)
+                           fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0))
     path = Path(spec)
     if not path.exists():
         raise EdgeclsError(f"source not found: {spec} (give a camera index, a stream URL, a video, an image or a folder)")

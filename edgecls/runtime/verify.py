@@ -55,12 +55,8 @@ def reference_bytes(x: np.ndarray, y: np.ndarray, probs: np.ndarray) -> bytes:
 
 def load_reference(path: Path) -> dict[str, np.ndarray]:
     """The reference arrays, checked: sizes before decompressing, then dtypes and shapes."""
+    limits.check_zip(path, "reference set written by edgecls export")
     try:
-        with zipfile.ZipFile(path) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > limits.max_unpacked_bytes():
-            raise EdgeclsError(f"{path}: unpacks to {unpacked >> 20} MB, over the limit of "
-                               f"{limits.max_unpacked_bytes() >> 20} MB (EDGECLS_MAX_UNPACKED_MB)")
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in ARRAYS}
     except EdgeclsError:
@@ -123,23 +119,36 @@ def verify_export(folder: str | Path, *, images: str | Path | None = None, threa
               "python": platform.python_version(), "samples": int(len(ref["y"])), "gate": gate,
               "artifacts": rows, "passed": all(r["passed"] for r in rows)}
     if images is not None:
-        result["images"] = agreement_on_images(classifiers, Path(images))
+        base = float_reference(folder, report)
+        reference = classifiers.get(base.name) or Classifier(base, threads=threads, device=device, warmup=False)
+        result["images"] = agreement_on_images(classifiers, reference, Path(images))
     return result
 
 
-def agreement_on_images(classifiers: dict[str, Classifier], images: Path) -> dict:
-    """Top-1 agreement of every artifact (name -> its open Classifier) with the export's first float
-    one on the user's own frames."""
+def float_reference(folder: Path, report: dict) -> Path:
+    """The export's fp32 artifact: where no original runs, the closest thing to it (the first fp32 file
+    parity.json lists, whether or not it is among those verified)."""
+    for row in report.get("artifacts", []):
+        if str(row.get("format", "")).endswith("-fp32") and (folder / Path(row["artifact"]).name).is_file():
+            return folder / Path(row["artifact"]).name
+    raise EdgeclsError(f"--images: {clean_text(folder)} has no fp32 artifact to compare with (export it too: "
+                       "--formats tflite-fp32,...)")
+
+
+def agreement_on_images(classifiers: dict[str, Classifier], reference: Classifier, images: Path) -> dict:
+    """Top-1 agreement of every artifact (name -> its open Classifier) with ``reference`` (the export's
+    fp32 one) on the user's own frames."""
     paths = list_images(images) if images.is_dir() else [images]
     if not paths:
         raise EdgeclsError(f"--images {clean_text(images)}: no images there")
     frames = [read_image(p) for p in paths[:MAX_IMAGES]]
-    names = list(classifiers)
-    base = next((n for n in names if "int8" not in n), names[0])
-    answers = {name: clf.predict(np.stack([clf.preprocess(f) for f in frames])).argmax(1)
-               for name, clf in classifiers.items()}
-    return {"images": len(frames), "against": base,
-            "agreement": {n: float((answers[n] == answers[base]).mean()) for n in names}}
+
+    def answers(clf: Classifier) -> np.ndarray:
+        return clf.predict(np.stack([clf.preprocess(f) for f in frames])).argmax(1)
+
+    expected = answers(reference)
+    return {"images": len(frames), "against": Path(reference.path).name,
+            "agreement": {n: float((answers(clf) == expected).mean()) for n, clf in classifiers.items()}}
 
 
 def format_report(result: dict) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecls.errors import EdgeclsError
+from edgecls.errors import EdgeclsError, first_line
 from edgecls.toolkit.contract import affine_input
 
 # name -> (keras.applications attribute, preprocessing: "tf" [-1, 1], "caffe" BGR - mean, or
@@ -91,10 +91,10 @@ def build_application(name: str, input_shape, num_classes: int, weights: str = "
     except Exception as exc:
         if weights == "imagenet":
             raise EdgeclsError(
-                f"cannot get ImageNet weights for {name} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                f"cannot get ImageNet weights for {name} ({type(exc).__name__}: {first_line(exc, 120)}); "
                 f"offline, download Keras' {attr} no-top weights file once and put it in ~/.keras/models/, "
-                f"or pass --weights PATH, or --weights none") from None
-        raise EdgeclsError(f"cannot build {name} for input {tuple(input_shape)}: {str(exc).splitlines()[0][:160]}") from None
+                f"or pass --weights PATH, or --weights none") from exc
+        raise EdgeclsError(f"cannot build {name} for input {tuple(input_shape)}: {first_line(exc, 160)}") from exc
     if weights in ("none", "", None):  # from scratch: BN statistics must follow within a short run
         for layer in backbone.layers:
             if isinstance(layer, keras.layers.BatchNormalization):

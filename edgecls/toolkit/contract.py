@@ -198,8 +198,8 @@ def adopt(model, declared: InputContract | None, ds, seed: int = 0):
 def wrap(model, contract: InputContract, image_shape: tuple[int, int, int]):
     """``model`` behind edgecls' contract: raw pixels ``image_shape`` in, probabilities out.
 
-    One frozen 1x1 convolution applies the contract, a reshape feeds a flat-input model, and
-    a softmax follows a model that answers logits.
+    One frozen 1x1 convolution applies the contract, a reshape feeds a flat-input model (or one
+    that takes gray images without a channel axis), and a softmax follows a model that answers logits.
     """
     import keras
 
@@ -237,5 +237,8 @@ def check_fits(model, image_shape: tuple[int, int, int]) -> None:
     if len(want) == 1 and want[0] != int(np.prod(image_shape)):
         raise EdgeclsError(f"the model takes flat vectors of {want[0]} values but the data has {image_shape} "
                            f"images ({int(np.prod(image_shape))} values)")
-    if len(want) not in (1, 3):
-        raise EdgeclsError(f"expected an image input (N, H, W, C) or a flat one (N, D), got {model.input_shape}")
+    if len(want) == 2 and (want != tuple(image_shape[:2]) or image_shape[2] != 1):  # (N, H, W): gray, no channel axis
+        raise EdgeclsError(f"the model takes {want} gray images without a channel axis but the data has {image_shape}")
+    if len(want) not in (1, 2, 3):
+        raise EdgeclsError(f"expected an image input (N, H, W, C), (N, H, W) or a flat one (N, D), "
+                           f"got {model.input_shape}")

@@ -51,6 +51,26 @@ def plot_history(history: dict[str, list[float]], path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_reliability(before: np.ndarray, after: np.ndarray, labels: np.ndarray, path: Path,
+                     temperature: float) -> Path:
+    """A reliability diagram: accuracy against confidence per bin, before and after the temperature."""
+    from edgecls.runtime.confidence import ece, reliability
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
+    for probs, style, name in ((before, "-o", "as trained"), (after, "-s", f"temperature {temperature:.2f}")):
+        bins = [b for b in reliability(probs, labels) if b["count"]]
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], style, ms=4,
+                label=f"{name}: ECE {ece(probs, labels):.3f}")
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("reliability on the test split")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    return _save(fig, path)
+
+
 def plot_confusion(cm: np.ndarray, class_names: list[str], path: Path, title: str = "") -> Path:
     """Heatmap of the confusion matrix with the counts written in each cell."""
     plt = _plt()

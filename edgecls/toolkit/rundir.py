@@ -165,7 +165,7 @@ class ModelSource:
 
     @property
     def default_export(self) -> Path:
-        return self.run.export if self.run else self.model_path.parent / RunDir.EXPORT
+        return self.run.export if self.run else self.model_path.with_name(f"{self.model_path.stem}-export")
 
     def load(self):
         from edgecls.toolkit.data import load_dataset

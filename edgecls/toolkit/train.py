@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def _from_init(path: str, input_shape, class_names: list[str]):
     if isinstance(base.layers[-2], keras.layers.Dropout):
         head_input = base.layers[-2].output
     outputs = softmax_head(keras, head_input, len(class_names), name="probs_new")
-    return keras.Model(base.inputs, outputs, name=base.name)
+    return keras.Model(base.input, outputs, name=base.name)  # one tensor, not a list: the converters need it
 
 
 class _Checkpoint:
@@ -181,7 +182,9 @@ class _Checkpoint:
         rounding differences), so the resumed epochs match an uninterrupted run.
         """
         try:
-            model.load_weights(self.dir / "last.weights.h5")
+            with warnings.catch_warnings():  # the optimizer's slots come from optimizer.npz just below
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                model.load_weights(self.dir / "last.weights.h5")
             model.optimizer.build(model.trainable_variables)
             with np.load(self.dir / "optimizer.npz") as saved:
                 values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
@@ -354,7 +357,8 @@ def _finish(model, cfg: TrainConfig, ds, staging: Path, state: dict, replicas) -
     """Save the model, history, metrics and plots into the staging folder; return the metrics."""
     from edgecls.toolkit.evaluate import evaluate_arrays
     from edgecls.toolkit.models import count_macs
-    from edgecls.toolkit.plots import plot_samples
+    from edgecls.toolkit.plots import plot_reliability, plot_samples
+    from edgecls.toolkit.unknown import calibration
     from edgecls.toolkit.precision import float32_model
 
     model = float32_model(model, copy=replicas.count > 1)  # a plain single-device model to save and test
@@ -364,11 +368,16 @@ def _finish(model, cfg: TrainConfig, ds, staging: Path, state: dict, replicas) -
     if ds.skipped:
         fileio.write_text(staging / RunDir.SKIPPED, "\n".join(ds.skipped) + "\n")
     _write_history(staging / RunDir.HISTORY, state["history"])
+    calibrated = calibration(model, ds)  # how far to trust a probability: what export folds into every artifact
     metrics = evaluate_arrays(model, ds.x_test, ds.y_test, ds.class_names, staging, history=state["history"],
                               extra={"dataset": ds.name, "split": "test", "epochs_run": state["epoch"],
                                      "best_epoch": state["best_epoch"], "train_seconds": round(state["seconds"], 1),
-                                     "macs": count_macs(model), "parameters": model.count_params()})
+                                     "macs": count_macs(model), "parameters": model.count_params(),
+                                     **({"ece": calibrated[0]} if calibrated else {})})
     plot_samples(ds.x_train, ds.y_train, ds.class_names, staging / "samples.png", seed=cfg.seed)
+    if calibrated:
+        plot_reliability(calibrated[1], calibrated[2], ds.y_test, staging / "reliability.png",
+                         calibrated[0]["temperature"])
     return metrics
 
 
@@ -377,6 +386,7 @@ def _resolve_config(cfg: TrainConfig, run: RunDir, resume: bool) -> TrainConfig:
     if resume:
         saved = fileio.read_json(run.staging / RunDir.CONFIG)
         cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+        cfg.out = str(run.path)  # where the run is now (a copied or moved folder), not where it began
     if cfg.epochs is None:
         cfg.epochs = TrainConfig.default_epochs(cfg.data)
     if cfg.epochs < 1 or cfg.batch_size < 1:

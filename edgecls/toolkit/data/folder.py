@@ -261,7 +261,8 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
     ds.split = ({"source": "given by the dataset"} if given else
                 {"val_split": val_split, "test_split": test_split, "seed": seed,
                  "source": "by a hash of each file's relative path and the split seed"})
-    ds.split.update(layout=layout, resize=resize, image_size=list(image_size), cache=str(directory))
+    ds.split.update(layout=layout, resize=resize, image_size=list(image_size), cache=str(directory),
+                    test_carved=not splits.get("test"))
     if note:
         ds.split["note"] = note
     ds.skipped = skipped

@@ -54,7 +54,8 @@ def _read_idx_stream(path: Path, f) -> np.ndarray:
     shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
     count = math.prod(shape)
     if count > limits.max_unpacked_bytes():
-        raise EdgeclsError(f"{path}: IDX header declares {shape} ({count:,} bytes), over the limit of "
+        raise EdgeclsError(f"{path}: IDX header declares {shape} ({count:,} bytes), "
+                           f"{count - limits.max_unpacked_bytes():,} bytes over the limit of "
                            f"{limits.max_unpacked_bytes() >> 20} MB (raise it with EDGECLS_MAX_UNPACKED_MB)")
     out = np.empty(count, np.uint8)
     got = f.readinto(memoryview(out)) if count else 0

@@ -55,10 +55,7 @@ def _check_paths(src: Path, dest: Path, mode: str) -> None:
         raise EdgeclsError(f"mode must be link or copy, got {mode}")
     if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
         raise EdgeclsError(f"{dest} exists and is not an empty folder: choose a new destination")
-    if dest.resolve().is_relative_to(src.resolve()):
-        raise EdgeclsError(f"{dest} is inside {src}: choose a destination outside the source")
-    if src.resolve().is_relative_to(dest.resolve()):
-        raise EdgeclsError(f"{src} is inside {dest}: choose a destination outside the source")
+    fileio.check_io({"SRC": src}, {"DEST": dest})
 
 
 def plan_split(items: list[tuple[Path, str]], ratios, seed: int) -> dict[str, np.ndarray]:

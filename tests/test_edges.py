@@ -1,0 +1,344 @@
+"""Where options, outputs and streams meet (issue 31): nothing the user gave is replaced, and every
+figure comes from the data it claims. Each test combines two things that work alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+GATE_OFF = ("--min-agreement", "0", "--max-drop", "100", "--max-class-drop", "100")
+
+
+def digest(path: Path) -> dict[str, str]:
+    """SHA-256 of a file, or of every file under a folder, by relative path."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return {str(f.relative_to(path) if path.is_dir() else f.name): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in files}
+
+
+@pytest.fixture
+def run_copy(tmp_path, trained_run) -> Path:
+    """A private copy of the trained run (model, labels, config, reports; no export)."""
+    copy = tmp_path / "victim"
+    shutil.copytree(trained_run, copy, ignore=shutil.ignore_patterns("export", "export.failed", "eval-*"))
+    return copy
+
+
+@pytest.fixture
+def photos(tmp_path, sample) -> Path:
+    """Five real test photos of five different classes, one file each."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, c in enumerate([0, 7, 1, 8, 9]):
+        cv2.imwrite(str(folder / f"{i}.png"), sample.x_test[np.flatnonzero(sample.y_test == c)[0]])
+    return folder
+
+
+# -- never replace what the user gave ----------------------------------------------------------
+
+def test_export_out_onto_the_run_itself_is_refused(run_copy):
+    """Issue 31.1: `export RUN --out RUN` once left only the export (model.keras, config.json gone)."""
+    before = digest(run_copy)
+    proc = run_cli("export", str(run_copy), "--formats", "tflite-fp32", "--out", str(run_copy), *GATE_OFF)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "holds the input" in proc.stderr, proc.stderr
+    assert digest(run_copy) == before
+
+
+def test_export_out_onto_a_folder_of_the_users_is_refused(run_copy, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "ideas.txt").write_text("do not lose me\n")
+    proc = run_cli("export", str(run_copy), "--formats", "tflite-fp32", "--out", str(notes), *GATE_OFF)
+    assert proc.returncode == 2 and "is not an edgecls export (it holds ideas.txt)" in proc.stderr, proc.stderr
+    assert (notes / "ideas.txt").read_text() == "do not lose me\n" and len(list(notes.iterdir())) == 1
+
+
+def test_export_replaces_its_own_export_and_only_with_overwrite_another_models(run_copy, tmp_path):
+    """Issue 31.19: the export of another model (its source_sha256) is not replaced silently."""
+    run_cli("export", str(run_copy), "--formats", "tflite-fp32", *GATE_OFF, check=True)
+    first = digest(run_copy / "export")
+    run_cli("export", str(run_copy), "--formats", "tflite-fp32", *GATE_OFF, check=True)  # the same model: replaced
+    other = tmp_path / "other"
+    shutil.copytree(run_copy, other, ignore=shutil.ignore_patterns("export"))
+    with open(other / "model.keras", "ab") as f:  # another model file (a zip with trailing bytes still loads)
+        f.write(b"\0")
+    (other / "manifest.json").unlink()
+    proc = run_cli("export", str(other), "--formats", "tflite-fp32", "--out", str(run_copy / "export"), *GATE_OFF)
+    assert proc.returncode == 2 and "holds the export of another model" in proc.stderr, proc.stderr
+    assert digest(run_copy / "export").keys() == first.keys()
+    run_cli("export", str(other), "--formats", "tflite-fp32", "--out", str(run_copy / "export"), "--overwrite",
+            *GATE_OFF, check=True)
+    report = json.loads((run_copy / "export" / "parity.json").read_text())
+    assert report["source_sha256"] == hashlib.sha256((other / "model.keras").read_bytes()).hexdigest()
+
+
+def test_two_model_files_in_one_folder_get_their_own_exports(tmp_path, trained_run):
+    """Issue 31.19: a model file's default export is named after it, so a second one never deletes the first's."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(trained_run / "model.keras", folder / f"{name}.keras")
+    shutil.copy(trained_run / "labels.txt", folder / "labels.txt")
+    for name in ("a", "b"):
+        run_cli("export", str(folder / f"{name}.keras"), "--labels", str(folder / "labels.txt"), "--data",
+                "fashion-mnist-mini", "--formats", "tflite-fp32", *GATE_OFF, check=True)
+    assert (folder / "a-export" / "model_fp32.tflite").is_file() and (folder / "b-export" / "model_fp32.tflite").is_file()
+
+
+def test_export_of_one_int8_format_publishes_only_that_file(run_copy):
+    """Issue 31.6: `--formats onnx-int8` once published the ungated fp32 ONNX it is quantized from."""
+    run_cli("export", str(run_copy), "--formats", "onnx-int8", "--calib", "50", *GATE_OFF, check=True)
+    names = sorted(p.name for p in (run_copy / "export").iterdir())
+    assert names == ["labels.txt", "model_int8.onnx", "parity.json", "reference.npz"], names
+    rows = json.loads((run_copy / "export" / "parity.json").read_text())["artifacts"]
+    assert [r["artifact"] for r in rows] == ["model_int8.onnx"]
+
+
+def _as_nobody() -> None:
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+PUBLISH = """
+import sys
+from edgecls.errors import EdgeclsError
+from edgecls.fileio import publish_dir
+try:
+    publish_dir(sys.argv[1], sys.argv[2])
+except EdgeclsError as exc:
+    print(exc)
+    sys.exit(2)
+"""
+
+
+def _unprivileged_python(preexec) -> list[str]:
+    """A Python the unprivileged user can start, with this checkout's edgecls on its path (stdlib only)."""
+    for python in (sys.executable, "/usr/bin/python3"):
+        try:
+            proc = subprocess.run([python, "-c", "import edgecls.fileio"], capture_output=True, preexec_fn=preexec,
+                                  env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])}, cwd="/")
+        except OSError:  # not executable for that user
+            continue
+        if proc.returncode == 0:
+            return [python]
+    pytest.skip("no Python that the unprivileged user can start with this checkout readable")
+
+
+def test_publishing_over_a_folder_that_cannot_be_removed_leaves_the_old_one_whole():
+    """Issue 31.3: a read-only folder inside the old export once left the new files in place and the old
+    ones in a staging folder, with exit 1. Run without privileges, as a user would be."""
+    preexec = _as_nobody if os.geteuid() == 0 else None
+    python = _unprivileged_python(preexec)
+    root = Path(tempfile.mkdtemp(prefix="edgecls-publish-"))
+    try:
+        os.chmod(root, 0o777)
+        target, staging = root / "export", root / ".export.staging-1"
+        (target / "locked").mkdir(parents=True)
+        (target / "parity.json").write_text("old")
+        (target / "locked" / "model_fp32.tflite").write_text("old model")
+        staging.mkdir()
+        (staging / "parity.json").write_text("new")
+        for path in (root, target, staging, staging / "parity.json", target / "parity.json"):
+            os.chmod(path, 0o777 if path.is_dir() else 0o666)
+        if preexec:
+            for path in (target, target / "locked", target / "locked" / "model_fp32.tflite"):
+                os.chown(path, 65534, 65534)
+        os.chmod(target / "locked", 0o555)  # its file cannot be deleted
+        proc = subprocess.run([*python, "-c", PUBLISH, str(staging), str(target)], capture_output=True, text=True,
+                              preexec_fn=preexec, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert proc.returncode == 2 and "is not writable (left as it was)" in proc.stdout, proc.stdout + proc.stderr
+        assert (target / "parity.json").read_text() == "old"
+        assert (target / "locked" / "model_fp32.tflite").read_text() == "old model"
+        assert (staging / "parity.json").read_text() == "new"  # the caller discards its own staging folder
+    finally:
+        os.chmod(root / "export" / "locked", 0o755)
+        shutil.rmtree(root)
+
+
+SPELLINGS = ["same", "dot", "dotdot", "symlink", "hardlink"]
+
+
+def _spell(path: Path, how: str, cwd: Path) -> str:
+    """Another way to name ``path`` (relative to ``cwd``): the same file by any spelling."""
+    if how == "same":
+        return str(path)
+    if how == "dot":
+        return "./" + os.path.relpath(path, cwd)
+    if how == "dotdot":
+        return os.path.join("..", cwd.name, os.path.relpath(path, cwd))
+    alias = path.with_name(f"alias-{how}{path.suffix}")
+    if not alias.exists():
+        (os.symlink if how == "symlink" else os.link)(path, alias)
+    return str(alias)
+
+
+@pytest.mark.parametrize("how", SPELLINGS)
+def test_run_save_onto_the_source_video_is_refused(tmp_path, exported, sample, how):
+    """Issue 31.2: `run --save` equal to `--source` once re-encoded the input video."""
+    from edgecls.toolkit.data.video import write_video
+
+    clip = tmp_path / "clip.avi"
+    write_video(clip, sample.x_test[:5], lossless=False)
+    before = digest(clip)
+    proc = run_cli("run", str(exported / "model_int8.tflite"), "--source", str(clip), "--headless",
+                   "--save", _spell(clip, how, tmp_path), cwd=tmp_path)
+    refusal = "is a link; edgecls does not write through links" if how == "symlink" else "is the input --source"
+    assert proc.returncode == 2 and refusal in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert digest(clip) == before
+
+
+def _cases(ctx: dict) -> list[tuple[str, list[str], Path]]:
+    """(name, command line, the input its output option points at) for every command's output options."""
+    export, run, photos, clip = ctx["export"], ctx["run"], ctx["photos"], ctx["clip"]
+    model = export / "model_int8.tflite"
+    return [
+        ("run --jsonl onto the model", ["run", str(model), "--source", str(clip), "--headless", "--jsonl", str(model)], model),
+        ("run --jsonl into the source folder", ["run", str(model), "--source", str(photos), "--headless",
+                                                "--jsonl", str(photos / "out.jsonl")], photos),
+        ("run --save onto --jsonl", ["run", str(model), "--source", str(clip), "--headless", "--save",
+                                     str(clip.with_name("x.mp4")), "--jsonl", str(clip.with_name("x.mp4"))], None),
+        ("bench --json onto the artifact", ["bench", str(model), "--json", str(model)], model),
+        ("bench --markdown onto the model", ["bench", str(run), "--markdown", str(run / "model.keras")], run / "model.keras"),
+        ("verify --json onto parity.json", ["verify", str(export), "--json", str(export / "parity.json")],
+         export / "parity.json"),
+        ("verify --json into --images", ["verify", str(export), "--images", str(photos), "--json",
+                                         str(photos / "v.json")], photos),
+        ("evaluate --out onto the data folder", ["evaluate", str(run), "--data", str(photos), "--out", str(photos)], photos),
+        ("inspect --out over the data", ["inspect", "--data", str(photos), "--out", str(photos.parent)], photos),
+        ("train --out holding --init", ["train", "--init", str(run / "model.keras"), "--out", str(run)], run),
+        ("data split into its source", ["data", "split", str(photos), str(photos / "split")], photos),
+    ]
+
+
+def test_no_output_option_of_any_command_touches_an_input(tmp_path, trained_run, exported, photos, sample):
+    """Issue 31, the generated test: each output option pointed at an input is refused in one line,
+    and every input is byte for byte as before."""
+    from edgecls.toolkit.data.video import write_video
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("export", "export.failed", "eval-*"))
+    shutil.copytree(exported, run / "export")
+    clip = tmp_path / "clip.avi"
+    write_video(clip, sample.x_test[:3], lossless=False)
+    ctx = {"export": run / "export", "run": run, "photos": photos, "clip": clip}
+    before = {name: digest(path) for name, path in ctx.items()}
+    for name, args, _ in _cases(ctx):
+        proc = run_cli(*args)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, (name, proc.stderr)
+        assert {n: digest(p) for n, p in ctx.items()} == before, name
+
+
+# -- figures from the right data ---------------------------------------------------------------
+
+def test_smoothing_starts_afresh_at_every_file(exported, photos):
+    """Issue 31.4: `--smooth 3` over a folder once averaged one photo's scores into the next."""
+    from edgecls.runtime import Classifier
+
+    clf = Classifier(exported / "model_fp32.tflite")
+    expected = []
+    for path in sorted(photos.iterdir()):  # the oracle: each photo alone
+        probs = clf.predict(clf.preprocess(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)))[0]
+        expected.append([clf.labels[int(probs.argmax())], float(probs.max())])
+    proc = run_cli("run", str(exported / "model_fp32.tflite"), "--source", str(photos), "--headless",
+                   "--smooth", "3", "--jsonl", "-", check=True)
+    got = [json.loads(line)["top_k"][0] for line in proc.stdout.splitlines()]
+    assert [g[0] for g in got] == [e[0] for e in expected]
+    assert np.allclose([g[1] for g in got], [e[1] for e in expected], atol=1e-5)
+
+
+def test_verify_one_artifact_on_images_compares_it_with_the_float_file(exported, tmp_path):
+    """Issue 31.5: `verify --artifact X --images DIR` once compared X with itself (1.0000)."""
+    from edgecls.runtime import Classifier
+
+    rng = np.random.default_rng(0)
+    images = tmp_path / "noise"
+    images.mkdir()
+    for i in range(40):  # frames of nothing: where int8 and fp32 disagree most
+        cv2.imwrite(str(images / f"{i:02d}.png"), rng.integers(0, 256, (28, 28), dtype=np.uint8))
+    frames = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(images.iterdir())]
+
+    def answers(name):
+        clf = Classifier(exported / name)
+        return clf.predict(np.stack([clf.preprocess(f) for f in frames])).argmax(1)
+
+    expected = float((answers("model_dynamic.tflite") == answers("model_fp32.tflite")).mean())
+    proc = run_cli("verify", str(exported), "--artifact", "model_dynamic.tflite", "--images", str(images),
+                   "--json", "-", check=True)
+    seen = json.loads(proc.stdout)["images"]
+    assert seen["against"] == "model_fp32.tflite"
+    assert seen["agreement"] == {"model_dynamic.tflite": pytest.approx(expected)}
+
+
+def test_run_prints_answers_on_stdout_and_the_summary_on_stderr(exported, photos):
+    """Issue 31.16: `edgecls run ... | grep Sneaker` finds the Sneaker; with `--jsonl -` stdout is JSON only."""
+    proc = run_cli("run", str(exported / "model_fp32.tflite"), "--source", str(photos), "--headless", check=True)
+    assert [line.split(":")[0] for line in proc.stdout.splitlines()] == [str(p) for p in sorted(photos.iterdir())]
+    assert "frames from" in proc.stderr and "frames from" not in proc.stdout
+    proc = run_cli("run", str(exported / "model_fp32.tflite"), "--source", str(photos), "--headless", "--jsonl", "-",
+                   check=True)
+    assert [json.loads(line)["frame"] for line in proc.stdout.splitlines()] == list(range(5))
+
+
+def _jpeg_with_padding(path: Path, height: int, width: int, padding: int) -> Path:
+    """A real JPEG with ``padding`` bytes of APP segments (camera maker notes) before its size marker."""
+    data = cv2.imencode(".jpg", np.full((height, width, 3), 128, np.uint8))[1].tobytes()
+    segments = b""
+    while padding > 0:
+        chunk = min(padding, 65533)
+        segments += b"\xff\xe9" + (chunk + 2).to_bytes(2, "big") + b"\0" * chunk
+        padding -= chunk
+    path.write_bytes(data[:2] + segments + data[2:])
+    assert cv2.imread(str(path)).shape == (height, width, 3)  # OpenCV reads it as the image it is
+    return path
+
+
+def test_max_pixels_reaches_opencv_both_ways(tmp_path, exported):
+    """Issue 31.9: raising --max-pixels once still refused a valid 60 MP JPEG (OpenCV kept its own limit),
+    and a size marker behind 64 KB of segments slipped past a lowered one."""
+    big = tmp_path / "big.jpg"
+    cv2.imwrite(str(big), np.zeros((6000, 10000, 3), np.uint8))
+    model = str(exported / "model_int8.tflite")
+    proc = run_cli("run", model, "--source", str(big), "--headless")
+    assert proc.returncode == 2 and "declares 10000x6000 pixels, over the limit of 50 MP" in proc.stderr
+    proc = run_cli("--max-pixels", "100000000", "run", model, "--source", str(big), "--headless")
+    assert proc.returncode == 0 and proc.stdout.startswith(str(big)), proc.stderr
+    padded = _jpeg_with_padding(tmp_path / "padded.jpg", 1200, 1000, 100_000)
+    proc = run_cli("--max-pixels", "1000000", "run", model, "--source", str(padded), "--headless")
+    assert proc.returncode == 2 and "declares 1000x1200 pixels, over the limit of 1 MP" in proc.stderr, proc.stderr
+    proc = run_cli("--max-pixels", "2000000", "run", model, "--source", str(padded), "--headless")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_device_column_names_the_delegate_that_was_applied(tmp_path, exported):
+    """Issue 31.10: a 16x8 file runs on LiteRT's own kernels (no XNNPACK node in its plan), and says so."""
+    import keras
+    import tensorflow as tf
+
+    from edgecls.runtime import Classifier
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+    model.export(str(tmp_path / "saved"), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.full((1, 8, 8, 1), v, np.float32)] for v in range(0, 256, 32))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    path = tmp_path / "model_16x8.tflite"
+    path.write_bytes(converter.convert())
+    clf = Classifier(path, labels=["a", "b", "c"], input_size=(8, 8, 1))
+    assert clf.backend.device == "CPU (LiteRT kernels, no delegate)"
+    assert Classifier(exported / "model_int8.tflite").backend.device == "CPU (XNNPACK)"

@@ -1,0 +1,175 @@
+"""Issue 32: calibrated probabilities and an unknown class inside every artifact.
+
+Oracles: a hand-computed ECE, scipy's own minimiser for the temperature, scikit-learn's
+EmpiricalCovariance for the Mahalanobis distance, numpy for the distance the graph computes, and
+Keras' own answers for what the artifacts must keep."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from edgecls.runtime import confidence
+
+
+def test_ece_by_hand():
+    """Four answers in two of 15 bins: |0.95 - 1/2| x 2/4 + |0.55 - 1| x 2/4 = 0.45."""
+    probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.55, 0.45], [0.45, 0.55]])
+    labels = np.array([0, 1, 0, 1])
+    assert confidence.ece(probs, labels, bins=15) == pytest.approx(0.5 * 0.45 + 0.5 * 0.45)
+    assert confidence.ece(np.array([[1.0, 0.0]]), np.array([0])) == 0.0
+
+
+def test_temperature_matches_scipy():
+    from scipy.optimize import minimize_scalar
+
+    rng = np.random.default_rng(3)
+    logits, labels = rng.normal(size=(500, 5)) * 4, rng.integers(0, 5, 500)
+    logits[np.arange(500), labels] += 3
+
+    def nll(t):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        return np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(500), labels])
+
+    expected = minimize_scalar(nll, bounds=(0.05, 20), method="bounded", options={"xatol": 1e-8}).x
+    assert confidence.fit_temperature(logits, labels) == pytest.approx(expected, rel=1e-3)
+
+
+def test_mahalanobis_matches_scikit_learn():
+    from sklearn.covariance import EmpiricalCovariance
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    features = rng.normal(size=(300, 4)) @ rng.normal(size=(4, 4)) + 3 * np.eye(3, 4)[labels]
+    means, precision = confidence.fit_gaussian(features, labels, 3, ridge=0.0)
+    centred = features - np.stack([features[labels == c].mean(axis=0) for c in range(3)])[labels]
+    oracle = EmpiricalCovariance(assume_centered=True).fit(centred)
+    assert np.allclose(precision, oracle.precision_, rtol=1e-6)
+    probe = rng.normal(size=(20, 4)) * 3
+    expected = np.min([oracle.mahalanobis(probe - means[c]) for c in range(3)], axis=0)
+    assert np.allclose(confidence.min_distance(probe, means, precision), expected, rtol=1e-8)
+    # relative: minus the distance to one Gaussian of all the features (scikit-learn's, on the raw features)
+    everything = EmpiricalCovariance().fit(features)
+    priors = np.bincount(labels, minlength=3) / len(labels)
+    for beta in (1.0, 0.5):
+        assert np.allclose(confidence.relative_distance(probe, means, precision, priors, beta),
+                           expected - beta * everything.mahalanobis(probe), rtol=1e-6, atol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def fitted(trained_run, sample):
+    import keras
+
+    from edgecls.toolkit.unknown import fit, with_unknown
+
+    model = keras.models.load_model(trained_run / "model.keras")
+    f = fit(model, sample)
+    return model, f, with_unknown(model, f)
+
+
+def test_the_graph_computes_the_distance_numpy_computes(fitted, sample):
+    """The unknown head, built from Keras layers, against numpy on the same features and constants."""
+    import keras
+
+    from edgecls.toolkit.unknown import classifier_parts
+
+    model, f, deployed = fitted
+    features = keras.Model(model.input, classifier_parts(model)[0]).predict(sample.x_test, verbose=0)
+    expected = confidence.relative_distance(features, f.means, f.precision, f.priors, beta=0.5)
+    u = deployed.predict(sample.x_test, verbose=0)[:, -1].astype(np.float64)
+    inside = (u > 1e-3) & (u < 1 - 1e-3)  # where the sigmoid is not saturated, it gives the distance back
+    assert inside.sum() >= 5
+    got = f.threshold + np.log(u[inside] / (1 - u[inside])) / f.slope
+    assert np.allclose(got, expected[inside], rtol=1e-3, atol=1e-3 * f.spread)
+    far = expected > f.threshold + 0.2 * f.spread  # and the decision is the threshold's away from its narrow band
+    near = expected < f.threshold - 0.2 * f.spread
+    probs = deployed.predict(sample.x_test, verbose=0)
+    assert (~confidence.accepted(probs[far])).all() and confidence.accepted(probs[near]).all()
+
+
+def test_accepted_answers_are_the_models_own(fitted, sample):
+    """The extra output never changes an answer it accepts (fp32: 100% agreement with the model)."""
+    model, f, deployed = fitted
+    plain = model.predict(sample.x_test, verbose=0).argmax(1)
+    probs = deployed.predict(sample.x_test, verbose=0)
+    kept = confidence.accepted(probs)
+    assert 0.85 < kept.mean() <= 1.0
+    assert (probs[kept].argmax(1) == plain[kept]).all()
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_threshold_keeps_the_known_rate_of_validation_images(fitted, sample):
+    model, f, deployed = fitted
+    kept = confidence.accepted(deployed.predict(sample.x_val, verbose=0)).mean()
+    assert kept == pytest.approx(f.known_rate, abs=0.03)  # the sigmoid's band moves a few images either way
+
+
+def test_export_reports_unknown_and_the_runtime_says_it(exported, tmp_path):
+    """Every artifact ends in unknown, parity.json measures it, and `edgecls run` names flat frames unknown."""
+    import cv2
+
+    from edgecls.runtime import Classifier
+
+    report = json.loads((exported / "parity.json").read_text())
+    assert report["unknown"]["method"] == "mahalanobis, half relative" and report["unknown"]["known_rate"] == 0.95
+    assert (exported / "labels.txt").read_text().splitlines()[-1] == "unknown"
+    for row in report["artifacts"]:
+        u = row["unknown"]
+        assert 0.8 <= u["accepted"] <= 1.0 and set(u["false_accepts"]) == {"flat", "noise", "texture"}
+        clf = Classifier(exported / row["artifact"])
+        assert clf.labels[-1] == "unknown" and clf.metadata["unknown"]["spread"] > 0
+    frames = tmp_path / "flat"
+    frames.mkdir()
+    for level in (0, 128, 255):
+        cv2.imwrite(str(frames / f"{level:03d}.png"), np.full((480, 640, 3), level, np.uint8))
+    proc = run_cli("run", str(exported / "model_int8.tflite"), "--source", str(frames), "--headless",
+                   "--jsonl", "-", check=True)
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["top_k"][0][0] for r in records] == ["unknown"] * 3
+    assert all(r["distance"] is None or r["distance"] > r["threshold"] for r in records)
+
+
+def test_classes_and_exclude_narrow_the_answers(exported, sample, tmp_path):
+    import cv2
+
+    labels = (exported / "labels.txt").read_text().splitlines()
+    images = tmp_path / "few"
+    images.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(images / f"{i}.png"), sample.x_test[i])
+    allowed = labels[:2]
+    proc = run_cli("run", str(exported / "model_fp32.tflite"), "--source", str(images), "--headless", "--top-k", "3",
+                   "--classes", ",".join(allowed), "--jsonl", "-", check=True)
+    for line in proc.stdout.splitlines():
+        assert {name for name, _ in json.loads(line)["top_k"]} <= {*allowed, "unknown"}
+    proc = run_cli("run", str(exported / "model_fp32.tflite"), "--source", str(images), "--headless", "--top-k", "10",
+                   "--exclude", labels[0], "--jsonl", "-", check=True)
+    assert all(labels[0] not in {n for n, _ in json.loads(line)["top_k"]} for line in proc.stdout.splitlines())
+    proc = run_cli("run", str(exported / "model_fp32.tflite"), "--source", str(images), "--classes", "Zebra")
+    assert proc.returncode == 2 and "Zebra not among the model's classes" in proc.stderr
+
+
+def test_unknown_off_exports_the_model_as_trained(trained_run, tmp_path, sample):
+    import keras
+
+    from edgecls.runtime import Classifier
+
+    out = tmp_path / "plain"
+    run_cli("export", str(trained_run), "--formats", "tflite-fp32", "--unknown", "off", "--out", str(out),
+            "--min-agreement", "0", "--max-drop", "100", "--max-class-drop", "100", check=True)
+    clf = Classifier(out / "model_fp32.tflite")
+    assert clf.labels == (trained_run / "labels.txt").read_text().splitlines() and "unknown" not in clf.metadata
+    keras_probs = keras.models.load_model(trained_run / "model.keras").predict(sample.x_test[:50], verbose=0)
+    assert np.allclose(clf.predict(sample.x_test[:50]), keras_probs, atol=1e-4)
+
+
+def test_training_reports_calibration(trained_run):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    ece = metrics["ece"]
+    assert ece["bins"] == 15 and ece["fitted_on"] == "validation split" and ece["temperature"] > 0
+    assert ece["test_after"] < ece["test_before"]  # label smoothing leaves the model under-confident
+    assert (trained_run / "reliability.png").stat().st_size > 1000

@@ -137,7 +137,7 @@ def _artifact_row(path: Path, x, y, reference, device: str, cores: int, iteratio
 
     first = Classifier(path, threads=cores, device=device)
     out = first.predict(x)
-    with_unknown = bool(first.labels) and first.labels[-1] == confidence.UNKNOWN and out.shape[1] == len(first.labels)
+    with_unknown = first.unknown is not None
     kept = confidence.accepted(out) if with_unknown else np.ones(len(out), bool)  # accuracy and agreement on these
     probs = out.argmax(1)[kept]
     row = {"format": f"{path.suffix[1:]}-{path.stem.split('_', 1)[-1]}", "artifact": path.name,

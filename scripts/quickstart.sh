@@ -11,8 +11,7 @@ RUN="${QUICKSTART_RUN:-runs/quickstart}"
 start=$(date +%s)
 edgecls train --data fashion-mnist-mini --out "$RUN" --overwrite
 edgecls export "$RUN" --int8
-edgecls bench "$RUN" --seconds 1 --markdown "$RUN/bench.md" --json "$RUN/bench.json"
-cat "$RUN/bench.md"
+edgecls bench "$RUN" --seconds 1 --markdown "$RUN/bench.md" --json "$RUN/bench.json"   # prints its table
 python scripts/make_demo_video.py "$RUN/demo.avi"
 edgecls run "$RUN/export/model_int8.tflite" --source "$RUN/demo.avi" --headless \
   --jsonl "$RUN/predictions.jsonl" --save "$RUN/annotated.mp4"

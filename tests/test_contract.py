@@ -210,3 +210,25 @@ def test_a_folder_is_decoded_at_the_models_own_size(tmp_path, notebooks):
 
     meta = read_metadata(tmp_path / "export" / "model_fp32.tflite")
     assert (meta["input"]["height"], meta["input"]["width"], meta["input"]["color"]) == (28, 28, "RGB")
+
+
+def test_classes_that_any_scaling_separates_are_not_refused():
+    """31.12: a model 100% right under 0..1 and -1..1 alike (pure colour patches) is kept, not refused: contracts
+    that give the same answers need not be told apart (which one is kept changes no answer on such data)."""
+    import keras
+
+    from edgecls.toolkit.contract import choose
+
+    rng = np.random.default_rng(0)
+    y = np.arange(600) % 3
+    x = np.zeros((600, 8, 8, 3), np.uint8)
+    x[np.arange(600), :, :, y] = rng.integers(120, 256, 600)[:, None, None]  # one bright channel per class
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x / 255.0, y, epochs=60, batch_size=32, verbose=0)
+    assert (model.predict(x / 255.0, verbose=0).argmax(1) == y).mean() == 1.0
+    chosen, line = choose(model, x, y)
+    answers = model.predict(chosen.prepare(x), verbose=0).argmax(1)
+    assert (answers == y).mean() == 1.0 and line.startswith("input contract (measured"), line

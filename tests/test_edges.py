@@ -342,3 +342,53 @@ def test_the_device_column_names_the_delegate_that_was_applied(tmp_path, exporte
     clf = Classifier(path, labels=["a", "b", "c"], input_size=(8, 8, 1))
     assert clf.backend.device == "CPU (LiteRT kernels, no delegate)"
     assert Classifier(exported / "model_int8.tflite").backend.device == "CPU (XNNPACK)"
+
+
+# -- behaviours no test pinned (issue 31, last section) --------------------------------------------
+
+def test_a_moved_dataset_folder_keeps_every_files_split(tmp_path, sample):
+    """The split depends on each file's path inside the folder and the seed, never on where the folder is."""
+    from test_folders import write_folder
+
+    from edgecls.toolkit.data import load_dataset
+
+    first = write_folder(tmp_path / "photos", sample, per_class=12, size=32)
+    before = load_dataset(str(first), image_size=28, channels=1)
+    moved = first.rename(tmp_path / "renamed")
+    after = load_dataset(str(moved), image_size=28, channels=1)
+    for split in ("train", "val", "test"):
+        assert np.array_equal(getattr(before, f"x_{split}"), getattr(after, f"x_{split}")), split
+        assert np.array_equal(getattr(before, f"y_{split}"), getattr(after, f"y_{split}")), split
+
+
+def test_data_split_refuses_a_source_inside_its_destination(tmp_path, sample):
+    from test_folders import write_folder
+
+    src = write_folder(tmp_path / "out" / "photos", sample, per_class=4, size=16)
+    before = digest(tmp_path / "out")
+    proc = run_cli("data", "split", str(src), str(tmp_path / "out"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert digest(tmp_path / "out") == before
+
+
+@pytest.mark.parametrize("other", [{"resize": "crop"}, {"image_size": 24}])
+def test_the_decode_cache_never_serves_another_mode_or_size(tmp_path, sample, other):
+    """A folder decoded with one resize mode or size is decoded again for another, never served from the cache."""
+    from edgecls.runtime.preprocess import to_model_input
+    from edgecls.runtime.sources import read_image
+    from edgecls.toolkit.data import load_dataset
+
+    root = tmp_path / "wide"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            image = np.random.default_rng(i + 10 * (label == "b")).integers(0, 256, (20, 60), dtype=np.uint8)
+            cv2.imwrite(str(root / label / f"{i}.png"), image)  # 3:1, so crop and stretch differ
+    load_dataset(str(root), image_size=28, channels=1, resize="stretch")  # fills the cache
+    options = {"image_size": 28, "channels": 1, "resize": "stretch", **other}
+    ds = load_dataset(str(root), **options)
+    files = {read_image(p).tobytes(): p for p in sorted(root.rglob("*.png"))}
+    expected = {to_model_input(read_image(p), options["image_size"], options["image_size"], "GRAY",
+                               options["resize"]).tobytes() for p in files.values()}  # the runtime's own fitting
+    got = {x.tobytes() for x in np.concatenate([ds.x_train, ds.x_val, ds.x_test])}
+    assert got == expected

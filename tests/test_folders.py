@@ -269,4 +269,30 @@ def test_resize_mode_goes_from_training_to_the_runtime(tmp_path, sample, mode):
     fitted = np.stack([to_model_input(f, 16, 16, "GRAY", mode) for f in frames])  # as this test asked for it
     want = keras_model.predict(fitted, verbose=0)
     got = np.stack([clf.predict(clf.preprocess(f))[0] for f in frames])
+    if clf.unknown is not None:  # its answers are Keras' at the export's temperature, beside the unknown class
+        from edgecls.runtime.confidence import known_probabilities
+
+        want = np.exp(np.log(want) / clf.unknown["temperature"])
+        want, got = want / want.sum(axis=1, keepdims=True), known_probabilities(got)
     assert np.abs(got - want).max() < 1e-4
+
+
+def test_efficientnet_from_a_weights_file_sees_the_imagenet_scale(tmp_path):
+    """31.14: ImageNet weights loaded from a file get Keras' extra Rescaling(1/sqrt(stddev)) stem too, which
+    Keras adds for weights="imagenet" only. Oracle by hand: the folded input map is (x / 255 - mean) / std."""
+    import keras
+
+    from edgecls.toolkit.applications import build_application
+
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    source = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
+    norm = next(layer for layer in source.layers if isinstance(layer, keras.layers.Normalization))
+    state = norm.get_weights()  # mean, variance, count; ImageNet's file keeps the stddevs as the variance
+    norm.set_weights([mean.reshape(state[0].shape), std.reshape(state[1].shape), *state[2:]])
+    source.save_weights(tmp_path / "b0.weights.h5")
+    model, _ = build_application("efficientnet_b0", (32, 32, 3), 2, weights=str(tmp_path / "b0.weights.h5"))
+    kernel, bias = model.get_layer("backbone_preprocess").get_weights()
+    pixels = np.array([0.0, 100.0, 255.0])
+    for c in range(3):
+        got = pixels * kernel[0, 0, c, c] + bias[c]
+        np.testing.assert_allclose(got, (pixels / 255 - mean[c]) / std[c], rtol=1e-4, atol=1e-4)  # float32

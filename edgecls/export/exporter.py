@@ -44,8 +44,12 @@ class Job:
     calib: np.ndarray
     reference: np.ndarray   # the original model's probabilities on the test split
     provenance: dict
-    labels: list[str]       # what every artifact answers: the run's classes, and "unknown" last when it has one
+    labels: list[str] | None = None  # what every artifact answers: the run's classes ("unknown" last, with one)
     probes: dict = field(default_factory=dict)  # name -> frames of nothing it knows (with an unknown class)
+
+    def __post_init__(self):
+        if self.labels is None:
+            self.labels = list(self.source.labels)
 
     @property
     def original_accuracy(self) -> float:
@@ -128,12 +132,8 @@ def prepare(source, calib: int, unknown: bool = True, known_rate: float = 0.95, 
         raise EdgeclsError(f"{ds.name} has no test images to verify the export on")
     labels = list(source.labels)
     if unknown:
-        from edgecls.toolkit.unknown import fit, with_unknown
-
-        console.info(f"calibrating on {len(ds.y_val)} validation images, unknown at {known_rate:.0%} of them kept ...")
-        fitted = fit(model, ds, known_rate)
-        model, labels = with_unknown(model, fitted), labels + [UNKNOWN]
-        described["unknown"] = fitted.record()
+        model, labels, described["unknown"] = _with_unknown(model, ds, labels, known_rate)
+        unknown = "skipped" not in described["unknown"]
     calib_x = ds.x_train[stratified_sample(ds.y_train, calib, source.options.get("seed", 0))]
     console.info(f"original {source.model_path}: predicting {len(ds.y_test)} {ds.name} test images")
     reference = predict(model, ds.x_test)
@@ -144,6 +144,20 @@ def prepare(source, calib: int, unknown: bool = True, known_rate: float = 0.95, 
                   "edgecls_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   **described}
     return Job(source, model, ds, calib_x, reference, provenance, labels, _probes(ds, source, ood) if unknown else {})
+
+
+def _with_unknown(model, ds, labels: list[str], known_rate: float):
+    """The model with calibrated probabilities and its unknown class, its labels, and what was fitted; where
+    that cannot be done (too few validation images, no Dense classifier), the model as it is, with a warning."""
+    from edgecls.toolkit.unknown import fit, with_unknown
+
+    console.info(f"calibrating on {len(ds.y_val)} validation images, unknown at {known_rate:.0%} of them kept ...")
+    try:
+        fitted = fit(model, ds, known_rate)
+    except EdgeclsError as exc:
+        console.warn(f"exported without the unknown class: {exc}")
+        return model, labels, {"skipped": str(exc)}
+    return with_unknown(model, fitted), labels + [UNKNOWN], fitted.record()
 
 
 def _probes(ds, source, ood: str | None) -> dict[str, np.ndarray]:

@@ -139,7 +139,7 @@ def _quiet():
 def _record(name: str, row: dict, path: Path, fp32_ms: float | None, extra: dict) -> dict:
     """One attempt as parity.json keeps it, said in one progress line."""
     slower = fp32_ms is not None and row["latency_ms"]["p50"] > fp32_ms
-    console.info(f"  {path.name}: {name}: agreement {row['agreement']:.4f} (>= {row['agreement_low95']:.4f}), "
+    console.info(f"  {path.name}: {name}: agreement {row['agreement']:.4f} (95% lower bound {row['agreement_low95']:.4f}), "
                  f"{'passes' if row['passed'] else 'fails'}; {row['latency_ms']['p50']:.3f} ms a frame"
                  + (f" vs fp32 {fp32_ms:.3f} ms{': SLOWER than fp32' if slower else ''}" if fp32_ms else ""))
     keys = ("agreement", "agreement_low95", "accuracy_delta_points", "passed", "latency_ms")

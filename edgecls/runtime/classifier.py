@@ -19,6 +19,7 @@ from edgecls.errors import EdgeclsError, clean_text
 from edgecls.runtime import postprocess
 from edgecls.runtime.backends import open_backend
 from edgecls.runtime.metadata import RESIZE_MODES, artifact_kind
+from edgecls.runtime.confidence import UNKNOWN
 from edgecls.runtime.preprocess import to_model_input
 
 
@@ -78,6 +79,14 @@ class Classifier:
     def __repr__(self) -> str:
         return (f"Classifier({str(self.path)!r}, {self.kind}, {self.height}x{self.width}x{self.channels} "
                 f"{self.color}, {len(self.labels)} labels, on {self.backend.device})")
+
+    @property
+    def unknown(self) -> dict | None:
+        """The file's unknown class as its metadata describes it (threshold, slope ...), when its last label
+        is ``unknown``; None for a file without one."""
+        if self.labels and self.labels[-1] == UNKNOWN and self.backend.num_classes == len(self.labels):
+            return (self.metadata or {}).get("unknown") or {}
+        return None
 
     @property
     def supports_batch(self) -> bool:

@@ -139,9 +139,11 @@ def distance(u: float, unknown: dict) -> float | None:
     >>> distance(0.5, {"threshold": 30.0, "slope": 0.5})
     30.0
     """
-    if not 0.0 < u < 1.0:
+    threshold, slope = unknown.get("threshold"), unknown.get("slope")  # metadata is untrusted: numbers or nothing
+    if not 0.0 < u < 1.0 or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in (threshold, slope)) \
+            or not slope:
         return None
-    return round(float(unknown["threshold"] + np.log(u / (1.0 - u)) / unknown["slope"]), 4)
+    return round(float(threshold + np.log(u / (1.0 - u)) / slope), 4)
 
 
 def unknown_figures(probs: np.ndarray, labels: np.ndarray, probe_probs: dict[str, np.ndarray]) -> dict:

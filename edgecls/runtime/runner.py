@@ -163,7 +163,7 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
         raise EdgeclsError("--smooth and --top-k must be at least 1")
     smoother = postprocess.Smoother(opts.smooth)
     mask = postprocess.class_mask(clf.labels, opts.classes, opts.exclude)
-    unknown = (clf.metadata or {}).get("unknown") if clf.labels and clf.labels[-1] == postprocess.UNKNOWN else None
+    unknown = clf.unknown
     stats = {k: Reservoir() for k in ("preprocess", "inference", "postprocess", "total")}
     outputs = _Outputs(opts, getattr(source, "fps", 0.0), live=source.live)
     frames, start, fps, end = 0, time.perf_counter(), 0.0, "end of stream"
@@ -196,9 +196,9 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
                       "latency_ms": {k: round(v * 1e3, 3) for k, v in
                                      zip(("preprocess", "inference", "postprocess", "total"),
                                          (t1 - t0, t2 - t1, t3 - t2, t3 - t0))}}
-            if unknown and top[0][0] == postprocess.UNKNOWN:  # how far from what it knows, beside its threshold
+            if unknown is not None and top[0][0] == postprocess.UNKNOWN:  # how far from what it knows, beside its threshold
                 record["distance"] = confidence.distance(float(smoothed[-1]), unknown)
-                record["threshold"] = unknown["threshold"]
+                record["threshold"] = unknown.get("threshold")
             if getattr(source, "current", None) is not None:
                 record["source"] = str(source.current)
             if outputs.frame(frame, record, top, fps, (t3 - t0) * 1e3) == "quit":

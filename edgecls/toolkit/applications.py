@@ -30,6 +30,10 @@ APPLICATIONS = {
     "resnet50": ("ResNet50", "caffe"),
 }
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# EfficientNet's ImageNet weights store the standard deviations as the Normalization layer's variance, and
+# Keras adds Rescaling(1 / sqrt(stddev)) after it, but only for weights="imagenet": the same weights from a
+# file (how one trains offline) would see half their training scale. Folded in for a file too.
+IMAGENET_STEM = 1.0 / np.sqrt(np.array([0.229, 0.224, 0.225], np.float32))
 
 
 def _weights(name: str, weights: str):
@@ -101,6 +105,8 @@ def build_application(name: str, input_shape, num_classes: int, weights: str = "
                 layer.momentum = 0.9
     if mode == "builtin":
         backbone, kernel, bias = _split_builtin_scaling(keras, backbone)
+        if _weights(name, weights) not in (None, "imagenet"):  # see IMAGENET_STEM
+            kernel, bias = kernel * IMAGENET_STEM, bias * IMAGENET_STEM
     else:
         kernel, bias = _scaling(mode)
     inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="pixels")

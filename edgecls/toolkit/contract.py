@@ -34,6 +34,7 @@ RANGES = {
 MARGIN = 0.05       # 5 points more accurate is clearly better ...
 OVERCONFIDENCE = 0.10  # ... and so is as accurate with 10 points less overconfidence,
 MIN_ERRORS = 0.02   # ... against a rival wrong on 2% of the images at least
+SAME_ANSWERS = 0.99  # contracts that agree on 99% of the answers need not be told apart
 MEASURE_IMAGES = 1000
 
 
@@ -109,14 +110,23 @@ def outputs_are_logits(probs: np.ndarray) -> bool:
     return bool(probs.min() < -1e-6 or probs.max() > 1 + 1e-6 or np.abs(probs.sum(axis=1) - 1).max() > 1e-3)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Score:
-    """How well a model does under one contract on labelled images."""
+    """How well a model does under one contract on labelled images: its answers and, per image, the
+    log-loss of the true class (a proper scoring rule: it rewards accuracy and punishes over- and
+    under-confidence alike)."""
 
     contract: InputContract
     accuracy: float
     confidence: float  # mean top probability
     logits: bool
+    losses: np.ndarray   # -log p(true class), per image
+    answers: np.ndarray  # top-1 class, per image
+    correct: np.ndarray  # top-1 is the true class, per image
+
+    @property
+    def log_loss(self) -> float:
+        return float(self.losses.mean())
 
     @property
     def overconfidence(self) -> float:
@@ -124,21 +134,32 @@ class Score:
         return self.confidence - self.accuracy
 
     def beats(self, other: Score) -> bool:
-        """Clearly better: 5 points more accurate, or as accurate (2 points) and far better calibrated.
+        """Clearly better, in one of three ways: 5 points more accurate; as accurate (2 points) and far better
+        calibrated, against a rival wrong on 2% of the images at least; or a lower log-loss (a proper scoring
+        rule) by more than two standard errors of the paired difference, without being clearly less accurate.
 
-        Accuracy alone cannot tell 0..1 from 0..255 for a model whose argmax survives scaling
-        (an MLP of ReLUs). Calibration can: fed 255x its training scale a model is sure of every
-        answer, right or wrong, so its mean confidence exceeds its accuracy by the error rate. That
-        needs a rival wrong on 2% of the images at least; a rival without mistakes says nothing.
+        Fed 255x its training scale, a model is sure of every answer, right or wrong: its mean confidence
+        exceeds its accuracy by the error rate, and its confident mistakes cost it the log-loss. Accuracy
+        still counts: a model over-confident at its own scale can score a lower log-loss at another one.
         """
         if self.accuracy >= other.accuracy + MARGIN:
             return True
         informative = other.accuracy <= 1 - MIN_ERRORS
-        return (informative and self.accuracy >= other.accuracy - 0.02
-                and other.overconfidence - self.overconfidence >= OVERCONFIDENCE)
+        if informative and self.accuracy >= other.accuracy - 0.02 and \
+                other.overconfidence - self.overconfidence >= OVERCONFIDENCE:
+            return True
+        return _clearly_above(other.losses - self.losses) and not other.more_accurate(self)
+
+    def more_accurate(self, other: Score) -> bool:
+        """Clearly more accurate, by the same paired test on right and wrong answers."""
+        return _clearly_above(self.correct.astype(np.float64) - other.correct)
+
+    def same_answers(self, other: Score) -> bool:
+        """Both contracts give the same answer on at least 99% of the images: choosing either changes nothing."""
+        return float((self.answers == other.answers).mean()) >= SAME_ANSWERS
 
     def __str__(self) -> str:
-        return f"{self.contract.describe()} {self.accuracy:.1%} (confidence {self.confidence:.1%})"
+        return f"{self.contract.describe()} {self.accuracy:.1%} (log-loss {self.log_loss:.3f})"
 
 
 def measure(model, contract: InputContract, x: np.ndarray, y: np.ndarray) -> Score:
@@ -147,30 +168,39 @@ def measure(model, contract: InputContract, x: np.ndarray, y: np.ndarray) -> Sco
     logits = outputs_are_logits(out) if contract.logits is None else contract.logits
     if logits:
         out = np.exp(out - out.max(axis=1, keepdims=True))
-        out /= out.sum(axis=1, keepdims=True)
-    return Score(contract, float((out.argmax(1) == y).mean()), float(out.max(axis=1).mean()), logits)
+    out = np.clip(out, 0, None)
+    out /= np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
+    losses = -np.log(np.clip(out[np.arange(len(y)), y], 1e-12, 1.0))
+    return Score(contract, float((out.argmax(1) == y).mean()), float(out.max(axis=1).mean()), logits, losses,
+                 out.argmax(1), out.argmax(1) == y)
+
+
+def _clearly_above(diff: np.ndarray) -> bool:
+    """A paired difference whose mean is above zero by more than two standard errors."""
+    return bool(diff.mean() > 0 and diff.mean() > 2 * diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
 def choose(model, x: np.ndarray, y: np.ndarray, declared: InputContract | None = None) -> tuple[InputContract, str]:
     """The contract to export ``model`` with, and one line that says how it was chosen.
 
-    Measured on labelled ``(x, y)``: the best contract must clearly beat every other
-    (:meth:`Score.beats`), and no contract may clearly beat a declared one. Otherwise
-    :class:`EdgeclsError`, naming the flags to pass.
+    Measured on labelled ``(x, y)``: a contract is kept where it clearly beats (:meth:`Score.beats`)
+    every other one that would change the answers (:meth:`Score.same_answers`), the lowest log-loss
+    among such; a declared one is refused where another that changes the answers clearly beats it.
+    Otherwise :class:`EdgeclsError`, naming the flags to pass.
     """
-    scores = sorted((measure(model, c, x, y) for c in candidates(x.shape[-1])), key=lambda s: (-s.accuracy, s.overconfidence))
+    scores = sorted((measure(model, c, x, y) for c in candidates(x.shape[-1])), key=lambda s: s.log_loss)
     n = len(y)
     if declared is not None:
         mine = measure(model, declared, x, y)
-        better = [s for s in scores if s.beats(mine)]
+        better = [s for s in scores if s.beats(mine) and not s.same_answers(mine)]
         if better:
-            raise EdgeclsError(f"the declared input contract ({declared.describe()}) scores {mine.accuracy:.1%} "
-                               f"(confidence {mine.confidence:.1%}) on {n} labelled images, but {better[0]}: "
-                               "check --input-range/--mean/--std/--color/--invert")
+            raise EdgeclsError(f"the declared input contract ({declared.describe()}) scores {mine} on {n} labelled "
+                               f"images, but {better[0]}: check --input-range/--mean/--std/--color/--invert")
         chosen = replace(declared, logits=mine.logits)
         return chosen, f"input contract (declared): {chosen.describe()}, {mine.accuracy:.1%} on {n} labelled images"
-    winners = [s for s in scores if all(s.beats(other) for other in scores if other is not s)]
-    if not winners:
+    winners = [s for s in scores if all(s.beats(o) or s.same_answers(o) for o in scores if o is not s)]
+    blind = all(np.allclose(s.losses, scores[0].losses) for s in scores)  # the pixels do not matter to it at all
+    if not winners or blind:
         raise EdgeclsError(f"cannot tell this model's input contract: {scores[0]} and {scores[1]} on {n} labelled "
                            f"images; pass --input-range ({' | '.join(RANGES)}) or --mean/--std, "
                            "with --color and --invert as needed")
@@ -178,7 +208,7 @@ def choose(model, x: np.ndarray, y: np.ndarray, declared: InputContract | None =
     chosen = replace(best.contract, logits=best.logits)
     others = [s for s in scores if s is not best][:3]
     return chosen, (f"input contract (measured on {n} labelled images): {chosen.describe()} {best.accuracy:.1%} "
-                    f"(confidence {best.confidence:.1%}); runners-up: {', '.join(map(str, others))}")
+                    f"(log-loss {best.log_loss:.3f}); runners-up: {', '.join(map(str, others))}")
 
 
 def adopt(model, declared: InputContract | None, ds, seed: int = 0):

@@ -153,11 +153,15 @@ class ModelSource:
         return self.run is None
 
     def fit_options(self, model) -> None:
-        """Decode image folders at the model's own size and channels (a bare model has no run config)."""
-        shape = tuple(model.input_shape[1:])
-        if self.foreign and len(shape) == 3 and shape[0] == shape[1]:
-            self.options.setdefault("image_size", int(shape[0]))
-            self.options.setdefault("channels", int(shape[2]))
+        """Decode image folders at the model's own size and channels (a bare model has no run config).
+
+        A flat input of D values is read as a square image: D = S*S gray or 3*S*S colour (the MNIST MLP's
+        784 is 28x28 gray); (H, W) without a channel axis is gray.
+        """
+        if self.foreign and square_image(tuple(model.input_shape[1:])):
+            size, channels = square_image(tuple(model.input_shape[1:]))
+            self.options.setdefault("image_size", size)
+            self.options.setdefault("channels", channels)
 
     @property
     def resize(self) -> str:
@@ -171,6 +175,24 @@ class ModelSource:
         from edgecls.toolkit.data import load_dataset
 
         return load_dataset(self.data, **self.options).in_label_order(self.labels)
+
+
+def square_image(shape: tuple) -> tuple[int, int] | None:
+    """(side, channels) of the square images a model input of ``shape`` (batch axis left out) takes, or None.
+
+    >>> square_image((28, 28, 1)), square_image((784,)), square_image((3072,)), square_image((28, 28))
+    ((28, 1), (28, 1), (32, 3), (28, 1))
+    """
+    if len(shape) == 3 and shape[0] == shape[1] and shape[2] in (1, 3):
+        return int(shape[0]), int(shape[2])
+    if len(shape) == 2 and shape[0] == shape[1]:
+        return int(shape[0]), 1
+    if len(shape) == 1 and shape[0]:
+        for channels in (1, 3):
+            side = int(round((shape[0] / channels) ** 0.5))
+            if side * side * channels == shape[0]:
+                return side, channels
+    return None
 
 
 def resolve_source(source: str, labels_file: str | None, data: str | None, contract=None) -> ModelSource:

@@ -34,6 +34,7 @@ from edgecls.runtime import confidence
 METHOD = "mahalanobis, half relative"
 BETA = 0.5  # of the distance to all the data subtracted: 1 lets noise through, 0 more of the near classes
 SHRINKAGE = 1.0  # covariance + 1.0 x its mean variance: int8 weights keep the distance (benchmarks/unknown.py)
+CLAMP = 15.0  # of the sigmoid's input
 SHARPNESS = 40.0  # the sigmoid goes from 0.02 to 0.98 within +-10% of the spread around the threshold
 
 
@@ -77,11 +78,12 @@ def classifier_parts(model):
         last = layers[-2]
     if isinstance(last, keras.layers.Dense):
         return last.input, last
-    if isinstance(last, keras.Model):  # a wrapped model: its classifier's input, fed from the wrapper's graph
+    if isinstance(last, keras.Model):  # a wrapped model: its classifier's input, fed what the wrapper feeds it
         inner_features, dense = classifier_parts(last)
-        return keras.Model(last.inputs, inner_features)(last.input), dense
-    raise EdgeclsError(f"--unknown needs a model that ends in a Dense classifier layer; {model.name} ends in "
-                       f"{type(last).__name__ if last else 'nothing'} (pass --unknown off)")
+        fed = model.layers[model.layers.index(last) - 1].output  # a wrapper is a chain (toolkit.contract.wrap)
+        return keras.Model(last.inputs, inner_features, name=f"{last.name}_features")(fed), dense
+    raise EdgeclsError(f"the unknown class needs a model that ends in a Dense classifier layer; {model.name} ends "
+                       f"in {type(last).__name__ if last else 'nothing'}")
 
 
 def _logits(dense, features: np.ndarray) -> np.ndarray:
@@ -108,8 +110,8 @@ def fit(model, ds, known_rate: float = 0.95) -> Fitted:
     if not 0.5 <= known_rate < 1.0:
         raise EdgeclsError(f"known_rate must be in 0.5..1, got {known_rate}")
     if len(ds.y_val) < 2 * ds.num_classes:
-        raise EdgeclsError(f"{ds.name} has {len(ds.y_val)} validation images: too few to calibrate and to set the "
-                           "unknown threshold (pass --unknown off, or give a larger validation split)")
+        raise EdgeclsError(f"{ds.name} has {len(ds.y_val)} validation images, too few to calibrate and to set the "
+                           f"unknown threshold (at least {2 * ds.num_classes}: more images or a larger --val-split)")
     train = stratified_sample(ds.y_train, min(len(ds.y_train), 20_000), 0)
     f_train, dense = _features(model, ds.x_train[train])
     f_val, _ = _features(model, ds.x_val)
@@ -194,10 +196,14 @@ def with_unknown(model, fitted: Fitted, unknown: bool = True):
     to_all = _sum_of_squares(L, _dense(L, s, w["global_kernel"], w["global_bias"], "unknown_global"),
                              "unknown_all")                                                  # |A^(1/2) (s - s0)|^2
     parts = L.Concatenate(name="unknown_distance_parts")([nearest, rest, to_all])
-    slope = fitted.slope  # d = -nearest + |r|^2 - BETA (|r|^2 + to_all)
-    weights, bias = slope * np.array([[-1.0], [1.0 - BETA], [-BETA]]), np.array([-slope * fitted.threshold])
-    u = _dense(L, parts, weights, bias, "unknown_probability", activation="sigmoid")
-    keep = _dense(L, parts, -weights, -bias, "known_share", activation="sigmoid")  # 1 - u, never rounded to 0 in float
+    slope = fitted.slope  # x = slope (d - threshold), d = -nearest + |r|^2 - BETA (|r|^2 + to_all)
+    weights = slope * np.array([[-1.0], [1.0 - BETA], [-BETA]])
+    # x clamped to +-CLAMP (as x + CLAMP in 0..2 CLAMP), so 1 - u stays above 3e-7 and the class behind an unknown
+    # answer keeps its probabilities in float files; far beyond the threshold u is 0.9999997, not 1
+    shifted = L.ReLU(max_value=2 * CLAMP, name="unknown_clamp")(
+        _dense(L, parts, weights, np.array([CLAMP - slope * fitted.threshold]), "unknown_logit"))
+    u = _dense(L, shifted, np.ones((1, 1)), np.array([-CLAMP]), "unknown_probability", activation="sigmoid")
+    keep = _dense(L, shifted, -np.ones((1, 1)), np.array([CLAMP]), "known_share", activation="sigmoid")  # 1 - u
     known = L.Multiply(name="known_probabilities")([probs, keep])
     out = L.Concatenate(name="probabilities_with_unknown")([known, u])
     return keras.Model(model.input, out, name=f"{model.name}_with_unknown")  # one tensor in, as converters need

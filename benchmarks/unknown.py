@@ -62,7 +62,7 @@ def detectors(model, ds, probes: dict[str, np.ndarray]) -> dict:
     """Each method's false accepts on every probe set, at the acceptance of known test images that the
     Mahalanobis threshold gives on validation (95%), with thresholds set on validation images."""
     from edgecls.runtime import confidence
-    from edgecls.toolkit.unknown import _features, _logits
+    from edgecls.toolkit.unknown import BETA, SHRINKAGE, _features, _logits
 
     f_train, dense = _features(model, ds.x_train)
     f_val, _ = _features(model, ds.x_val)
@@ -81,11 +81,10 @@ def detectors(model, ds, probes: dict[str, np.ndarray]) -> dict:
         means, precision = confidence.fit_gaussian(f_train, ds.y_train, ds.num_classes, ridge)
         return lambda f: confidence.min_distance(f, means, precision)
 
-    def relative(ridge):
-        means, precision = confidence.fit_gaussian(f_train, ds.y_train, ds.num_classes, ridge)
-        mean0, precision0 = confidence.fit_gaussian(f_train, np.zeros(len(f_train), int), 1, ridge)
-        return lambda f: (confidence.min_distance(f, means, precision)
-                          - confidence.min_distance(f, mean0, precision0))
+    def relative(beta):
+        means, precision = confidence.fit_gaussian(f_train, ds.y_train, ds.num_classes, SHRINKAGE)
+        priors = np.bincount(ds.y_train, minlength=ds.num_classes) / len(ds.y_train)
+        return lambda f: confidence.relative_distance(f, means, precision, priors, beta)
 
     unit = f_train / np.linalg.norm(f_train, axis=1, keepdims=True).clip(1e-12)
 
@@ -95,7 +94,8 @@ def detectors(model, ds, probes: dict[str, np.ndarray]) -> dict:
 
     methods = {"top probability (calibrated)": msp, "energy": energy, "kNN, normalised features (k=50)": knn,
                **{f"Mahalanobis, shrinkage {r:g}": mahalanobis(r) for r in (1e-3, 0.1, 1.0)},
-               "relative Mahalanobis, shrinkage 1": relative(1.0)}
+               "relative Mahalanobis (Ren et al.), shrinkage 1": relative(1.0),
+               f"half relative, shrinkage 1 (edgecls' unknown, beta {BETA})": relative(BETA)}
     rows = {}
     for name, score in methods.items():
         threshold = np.quantile(score(f_val), 0.95)

@@ -392,3 +392,16 @@ def test_the_decode_cache_never_serves_another_mode_or_size(tmp_path, sample, ot
                                options["resize"]).tobytes() for p in files.values()}  # the runtime's own fitting
     got = {x.tobytes() for x in np.concatenate([ds.x_train, ds.x_val, ds.x_test])}
     assert got == expected
+
+
+def test_a_reader_that_leaves_ends_the_run_quietly(exported, photos, tmp_path):
+    """Issue 31.22: `edgecls run ... | head -1` ends as Unix tools do: no "Broken pipe" error, no traceback."""
+    for i in range(300):  # more answers than a pipe buffer holds
+        shutil.copy(photos / "0.png", photos / f"copy{i:03d}.png")
+    line = (f"{sys.executable} -m edgecls.cli run {exported / 'model_fp32.tflite'} --source {photos} --headless "
+            f"2>{tmp_path / 'err.txt'} | head -1; echo ${{PIPESTATUS[0]}}")
+    proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300)
+    first, status = proc.stdout.splitlines()
+    err = (tmp_path / "err.txt").read_text()
+    assert first.startswith(str(photos)) and status == "141", proc.stdout
+    assert "error" not in err and "Broken pipe" not in err and "Traceback" not in err, err

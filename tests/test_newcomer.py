@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 
 from conftest import run_cli, tiny_npz
 
@@ -27,9 +28,9 @@ def test_headless_run_says_what_it_classified(tmp_path, exported, sample):
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.png"), sample.x_test[i])
     proc = run_cli("run", str(exported / "model_int8.tflite"), "--source", str(folder), "--headless", check=True)
-    lines = [line for line in proc.stderr.splitlines() if line.startswith(str(folder))]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(str(folder))]  # the result: stdout
     assert [line.split(":")[0] for line in lines] == [str(folder / f"{i}.png") for i in range(3)]
-    assert "top-1 labels:" in proc.stdout
+    assert "top-1 labels:" in proc.stderr
     quiet = run_cli("-q", "run", str(exported / "model_int8.tflite"), "--source", str(folder), "--headless", check=True)
     assert not [line for line in quiet.stderr.splitlines() if line.startswith(str(folder))]
 
@@ -100,7 +101,9 @@ def test_bench_an_exported_file_alone(exported):
     scored = run_cli("bench", str(exported / "model_int8.onnx"), "--data", "fashion-mnist-mini", "--iterations", "20",
                      "--seconds", "0.1", "--json", "-", check=True)
     parity = {r["artifact"]: r for r in json.loads((exported / "parity.json").read_text())["artifacts"]}
-    assert json.loads(scored.stdout)["rows"][0]["accuracy"] == parity["model_int8.onnx"]["accuracy"]
+    row = json.loads(scored.stdout)["rows"][0]  # with an unknown class: accuracy on the images it keeps
+    assert row["accuracy"] == pytest.approx(parity["model_int8.onnx"]["unknown"]["accepted_accuracy"], abs=1e-4)
+    assert row["accepted"] == pytest.approx(parity["model_int8.onnx"]["unknown"]["accepted"], abs=1e-4)
 
 
 def test_models_lists_backbone_sizes_and_inspect_writes_the_skipped_list(tmp_path, sample):

@@ -284,7 +284,7 @@ MATRIX = [
     ("split --ratios nan", _split("nan,0.5,0.5"), 2, "'--ratios'"),
     ("split --ratios negative", _split("-0.1,0.6,0.5"), 2, "'--ratios'"),
     ("split --ratios sum", _split("0.5,0.2,0.2"), 2, "must sum to 1"),
-    ("run --labels wrong count", _labels_count, 2, "2 labels for a model with 10 classes"),
+    ("run --labels wrong count", _labels_count, 2, "2 labels for a model with 11 classes"),  # 10 and unknown
     # C10: what used to end in a traceback.
     ("train --out is a file", _out_is_file("train"), 2, "is a file"),
     ("export --out is a file", _out_is_file("export"), 2, "is a file"),
@@ -308,9 +308,9 @@ MATRIX = [
     ("PNG bomb in a training folder", _folder_with("bomb"), 2, "over the limit of 50 MP"),
     ("IDX gzip bomb", lambda tmp, ctx: ["inspect", "--data", idx_bomb(tmp / "bomb"), "--no-tsne"], 2, "over the limit"),
     (".keras zip bomb", lambda tmp, ctx: ["evaluate", zip_bomb(tmp / "bomb.keras", "model.weights.h5")], 2,
-     "over the limit of"),
+     "bytes over the limit of 1024 MB"),  # 31.17: by how much, not "1,024 MB, over the limit of 1024 MB"
     (".npz zip bomb", lambda tmp, ctx: ["inspect", "--data", zip_bomb(tmp / "bomb.npz", "x_train.npy")], 2,
-     "over the limit of"),
+     "bytes over the limit of 1024 MB"),
     ("metadata declares 30000x30000", _meta_bomb, 2, "metadata input.height must be 1..8192"),
     ("truncated .tflite", _truncated(".tflite"), 2, "trunc.tflite"),
     ("truncated .onnx", _truncated(".onnx"), 2, "trunc.onnx"),
@@ -441,7 +441,7 @@ def test_symlink_loops_are_not_followed(tmp_path, sample):
 
 def test_untrusted_strings_never_reach_the_terminal(tmp_path, exported, video):
     """C11: labels with ANSI escapes and newlines are shown cleaned by info and run."""
-    evil = ["\x1b[2J\x1b[31mred", "line\nbreak"] + [f"c{i}" for i in range(8)]
+    evil = ["\x1b[2J\x1b[31mred", "line\nbreak"] + [f"c{i}" for i in range(8)] + ["unknown"]
     bad = retag(exported / "model_int8.tflite", tmp_path / "evil.tflite", labels=evil)
     info = run_cli("info", str(bad), check=True)
     assert "?[2J?[31mred" in info.stdout and "line?break" in info.stdout

@@ -383,6 +383,18 @@ def check_destination(dest: Path, source_sha256: str, overwrite: bool = False) -
                            "pass --overwrite to replace it, or choose another --out")
 
 
+def _destination(src, out: str | None, labels: str | None, ood: str | None, overwrite: bool) -> Path:
+    """Where the export goes, refused before any work when it would touch an input or replace what is not an
+    earlier export of this model (see :func:`check_destination`)."""
+    from edgecls.toolkit.rundir import sha256
+
+    dest = Path(out) if out else src.default_export
+    fileio.check_io({"SOURCE": src.model_path, "--labels": labels, "--data": src.data, "--ood": ood}, {"--out": dest})
+    check_destination(dest, sha256(src.model_path), overwrite)
+    check_destination(dest.with_name(dest.name + ".failed"), "", overwrite=True)
+    return dest
+
+
 def publish(staging: Path, dest: Path, rows: list[dict], keep_saved_model: bool = False) -> Path:
     """Put the staged export in place (``dest``), or beside it as ``dest.failed`` when the gate failed.
 
@@ -469,13 +481,8 @@ def export_model(source: str, *, out: str | None = None, formats: list[str] | No
         raise EdgeclsError(f"io_dtype must be uint8 or int8, got {io_dtype}")
     if calib < 1:
         raise EdgeclsError("calib must be at least 1: int8 needs calibration images")
-    from edgecls.toolkit.rundir import sha256
-
     src = resolve_source(source, labels, data, contract)
-    dest = Path(out) if out else src.default_export
-    fileio.check_io({"SOURCE": src.model_path, "--labels": labels, "--data": src.data, "--ood": ood}, {"--out": dest})
-    check_destination(dest, sha256(src.model_path), overwrite)
-    check_destination(dest.with_name(dest.name + ".failed"), "", overwrite=True)
+    dest = _destination(src, out, labels, ood, overwrite)
     job = prepare(src, calib, unknown, known_rate, ood)
     staging = fileio.make_staging(dest)
     gate = {"max_drop_points": max_drop, "min_agreement": min_agreement, "max_class_drop_points": max_class_drop}

@@ -191,16 +191,7 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
                 stats[key].add(value * 1e3)
             frames += 1
             fps = frames / max(t3 - start, 1e-9)
-            record = {"frame": frames - 1, "timestamp": round(time.time(), 6),
-                      "top_k": [[label, round(score, 6)] for label, score in top],
-                      "latency_ms": {k: round(v * 1e3, 3) for k, v in
-                                     zip(("preprocess", "inference", "postprocess", "total"),
-                                         (t1 - t0, t2 - t1, t3 - t2, t3 - t0))}}
-            if unknown is not None and top[0][0] == postprocess.UNKNOWN:  # how far from what it knows, beside its threshold
-                record["distance"] = confidence.distance(float(smoothed[-1]), unknown)
-                record["threshold"] = unknown.get("threshold")
-            if getattr(source, "current", None) is not None:
-                record["source"] = str(source.current)
+            record = _record(frames - 1, top, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), smoothed, unknown, source)
             if outputs.frame(frame, record, top, fps, (t3 - t0) * 1e3) == "quit":
                 end = "quit"
                 break
@@ -220,6 +211,21 @@ def run_stream(clf, source, opts: RunOptions | None = None) -> dict:
     if error:
         summary["error"] = error
     return summary
+
+
+def _record(frame: int, top, seconds: tuple, probs: np.ndarray, unknown: dict | None, source) -> dict:
+    """One frame's JSON line: its answers, the latency of each step, how far an unknown one is from what
+    the model knows (beside its threshold), and which file it came from."""
+    record = {"frame": frame, "timestamp": round(time.time(), 6),
+              "top_k": [[label, round(score, 6)] for label, score in top],
+              "latency_ms": {k: round(v * 1e3, 3) for k, v in
+                             zip(("preprocess", "inference", "postprocess", "total"), seconds)}}
+    if unknown is not None and top[0][0] == postprocess.UNKNOWN:
+        record["distance"] = confidence.distance(float(probs[-1]), unknown)
+        record["threshold"] = unknown.get("threshold")
+    if getattr(source, "current", None) is not None:
+        record["source"] = str(source.current)
+    return record
 
 
 def format_summary(s: dict) -> str:

@@ -114,10 +114,10 @@ def test_init_with_the_same_classes_exports_and_runs(tmp_path, trained_run, samp
 
 
 def _exports_and_runs(run, tmp_path, sample):
-    """Export ``run`` to TFLite (float and int8) and ONNX, then classify images with the int8 file."""
+    """Export ``run`` to TFLite, float and int8 (the formats that failed), then classify images with the int8 file."""
     import cv2
 
-    run_cli("export", str(run), "--formats", "tflite-fp32,tflite-int8,onnx-fp32", "--calib", "50",
+    run_cli("export", str(run), "--formats", "tflite-fp32,tflite-int8", "--calib", "50",
             "--min-agreement", "0", "--max-drop", "100", "--max-class-drop", "100", check=True)
     images = tmp_path / f"{run.name}-images"
     images.mkdir()

@@ -249,9 +249,11 @@ def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "u
     return rows
 
 
-def measure(job: Job, path: Path, gate: dict, threads: int | None = None, latency: bool = False) -> dict:
+def measure(job: Job, path: Path, gate: dict, threads: int | None = None, latency: bool = False,
+            unknown: bool = False) -> dict:
     """One artifact on the test split against the original: parity and the gate's verdict; with
-    ``latency``, its 1-thread p50/p95 too (what the int8 repair weighs against fp32)."""
+    ``latency``, its 1-thread p50/p95 too (what the int8 repair weighs against fp32); with ``unknown``,
+    what its unknown class keeps and accepts (the probe frames: once per published file, not per attempt)."""
     from edgecls.runtime import Classifier
     from edgecls.runtime.verify import frame_latency
 
@@ -261,7 +263,7 @@ def measure(job: Job, path: Path, gate: dict, threads: int | None = None, latenc
     row["failures"] = parity.gate_failures(row, gate["max_drop_points"], gate["min_agreement"],
                                            gate["max_class_drop_points"])
     row["passed"] = not row["failures"]
-    if job.probes:
+    if unknown and job.probes:
         row["unknown"] = confidence.unknown_figures(probs, job.dataset.y_test,
                                                     {name: clf.predict(x) for name, x in job.probes.items()})
     if latency:
@@ -321,10 +323,12 @@ def verify(job: Job, rows: list[dict], staging: Path, gate: dict, *, io_dtype: s
     A failing int8 artifact is repaired first, unless ``repair_int8`` is off."""
     for row in rows:
         artifact = ARTIFACTS[row["format"]]
-        row.update(measure(job, staging / row["artifact"], gate, threads))
+        row.update(measure(job, staging / row["artifact"], gate, threads, unknown=True))
         if artifact.int8 and not row["passed"] and repair_int8:
             row.update(_repair(job, artifact, dict(row), staging, gate, io_dtype, threads))
             row["size_bytes"] = (staging / row["artifact"]).stat().st_size
+            if job.probes:  # the file there now is another one: measure what it accepts
+                row["unknown"] = measure(job, staging / row["artifact"], gate, threads, unknown=True)["unknown"]
         if row["format"] == "tflite-int8" and not row["passed"]:
             console.info("int8 failed the gate: running the quantization debugger ...")
             with console.native_stderr():

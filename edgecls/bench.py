@@ -139,12 +139,14 @@ def _artifact_row(path: Path, x, y, reference, device: str, cores: int, iteratio
     out = first.predict(x)
     with_unknown = first.unknown is not None
     kept = confidence.accepted(out) if with_unknown else np.ones(len(out), bool)  # accuracy and agreement on these
-    probs = out.argmax(1)[kept]
+    answers = out.argmax(1)
+
+    def share_right(truth):  # of the images kept (none kept: none right)
+        return None if truth is None else float((answers == truth)[kept].mean()) if kept.any() else 0.0
+
     row = {"format": f"{path.suffix[1:]}-{path.stem.split('_', 1)[-1]}", "artifact": path.name,
-           "device": first.backend.device, "size_bytes": path.stat().st_size,
-           "accuracy": None if y is None else float((probs == y[kept]).mean()) if kept.any() else 0.0,
-           "agreement": None if reference is None else float((probs == reference.argmax(1)[kept]).mean())
-           if kept.any() else 0.0,
+           "device": first.backend.device, "size_bytes": path.stat().st_size, "accuracy": share_right(y),
+           "agreement": share_right(None if reference is None else reference.argmax(1)),
            "accepted": float(kept.mean()) if with_unknown else None}
     for threads, key in ((1, "latency_1thread"), (cores, "latency_all_cores")):
         clf = Classifier(path, threads=threads, device=device)

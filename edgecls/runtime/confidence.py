@@ -22,13 +22,18 @@ UNKNOWN = "unknown"
 ECE_BINS = 15
 
 
+def _binned(probs: np.ndarray, labels: np.ndarray, bins: int):
+    """Each answer's confidence, whether it is right, and its bin among ``bins`` equal-width ones (right-closed)."""
+    confidence = probs.max(axis=1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    return confidence, probs.argmax(axis=1) == labels, which, edges
+
+
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
     """Expected calibration error: the mean gap between confidence and accuracy over ``bins``
     equal-width confidence bins, weighted by how many answers fall in each (Guo et al., 2017)."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    confidence, correct, which, _ = _binned(probs, labels, bins)
     total = 0.0
     for b in range(bins):
         sel = which == b
@@ -40,10 +45,7 @@ def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
     """Per confidence bin: its range, how many answers, their mean confidence and accuracy (a reliability
     diagram's bars)."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    confidence, correct, which, edges = _binned(probs, labels, bins)
     return [{"low": float(edges[b]), "high": float(edges[b + 1]), "count": int((which == b).sum()),
              "confidence": float(confidence[which == b].mean()) if (which == b).any() else None,
              "accuracy": float(correct[which == b].mean()) if (which == b).any() else None}

@@ -30,8 +30,7 @@ def top_k(probs: np.ndarray, k: int, labels: list[str], mask: np.ndarray | None 
     [('c', 0.3), ('a', 0.2)]
     """
     probs = np.asarray(probs)
-    order = np.argsort(-np.where(mask, probs, -np.inf) if mask is not None else -probs, kind="stable")
-    order = [i for i in map(int, order) if mask is None or mask[i]][:k]
+    order = [i for i in map(int, np.argsort(-probs, kind="stable")) if mask is None or mask[i]][:k]
     return [(labels[i] if i < len(labels) else str(i), float(probs[i])) for i in order]
 
 

@@ -86,10 +86,15 @@ def classifier_parts(model):
                        f"in {type(last).__name__ if last else 'nothing'}")
 
 
+def _dense_weights(dense) -> tuple[np.ndarray, np.ndarray]:
+    """The classifier layer's kernel and bias (zeros for a layer without one)."""
+    weights = dense.get_weights()
+    return weights[0], weights[1] if dense.use_bias else np.zeros(dense.units)
+
+
 def _logits(dense, features: np.ndarray) -> np.ndarray:
-    kernel, bias = (dense.get_weights() + [None])[:2] if dense.use_bias else (dense.get_weights()[0], None)
-    z = features @ kernel
-    return z + bias if bias is not None else z
+    kernel, bias = _dense_weights(dense)
+    return features @ kernel + bias
 
 
 def _features(model, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, object]:
@@ -102,6 +107,17 @@ def _features(model, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, 
     return np.concatenate(out).reshape(len(x), -1).astype(np.float64), dense
 
 
+def _temperature(model, ds) -> tuple[float, np.ndarray, np.ndarray, object]:
+    """The temperature fitted on the validation split, with the validation features and logits it came from
+    and the classifier layer. Refused where the data has too few validation images."""
+    if len(ds.y_val) < 2 * ds.num_classes:
+        raise EdgeclsError(f"{ds.name} has {len(ds.y_val)} validation images, too few to calibrate and to set the "
+                           f"unknown threshold (at least {2 * ds.num_classes}: more images or a larger --val-split)")
+    f_val, dense = _features(model, ds.x_val)
+    z_val = _logits(dense, f_val)
+    return confidence.fit_temperature(z_val, ds.y_val), f_val, z_val, dense
+
+
 def fit(model, ds, known_rate: float = 0.95) -> Fitted:
     """Temperature on the validation split, the Gaussians on the training split, the threshold at
     ``known_rate`` of the validation images. Refused where the data has no validation images."""
@@ -109,14 +125,9 @@ def fit(model, ds, known_rate: float = 0.95) -> Fitted:
 
     if not 0.5 <= known_rate < 1.0:
         raise EdgeclsError(f"known_rate must be in 0.5..1, got {known_rate}")
-    if len(ds.y_val) < 2 * ds.num_classes:
-        raise EdgeclsError(f"{ds.name} has {len(ds.y_val)} validation images, too few to calibrate and to set the "
-                           f"unknown threshold (at least {2 * ds.num_classes}: more images or a larger --val-split)")
+    temperature, f_val, z_val, _ = _temperature(model, ds)
     train = stratified_sample(ds.y_train, min(len(ds.y_train), 20_000), 0)
-    f_train, dense = _features(model, ds.x_train[train])
-    f_val, _ = _features(model, ds.x_val)
-    z_val = _logits(dense, f_val)
-    temperature = confidence.fit_temperature(z_val, ds.y_val)
+    f_train, _ = _features(model, ds.x_train[train])
     means, precision = confidence.fit_gaussian(f_train, ds.y_train[train], ds.num_classes, SHRINKAGE)
     priors = np.bincount(ds.y_train[train], minlength=ds.num_classes) / len(train)
     scores = confidence.relative_distance(f_val, means, precision, priors, BETA)
@@ -131,13 +142,10 @@ def calibration(model, ds) -> tuple[dict, np.ndarray, np.ndarray] | None:
     """The temperature fitted on the validation split, and the test split's expected calibration error
     (15 bins) before and after it: ``(record, test probabilities before, after)``; None where the model
     has no Dense classifier or the data no validation images."""
-    if len(ds.y_val) < 2 * ds.num_classes:
-        return None
     try:
-        f_val, dense = _features(model, ds.x_val)
+        temperature, _, _, dense = _temperature(model, ds)
     except EdgeclsError:
         return None
-    temperature = confidence.fit_temperature(_logits(dense, f_val), ds.y_val)
     z_test = _logits(dense, _features(model, ds.x_test)[0])
     before, after = confidence.softmax(z_test), confidence.softmax(z_test / temperature)
     record = {"bins": confidence.ECE_BINS, "temperature": round(temperature, 6), "fitted_on": "validation split",
@@ -172,18 +180,16 @@ def head_weights(fitted: Fitted) -> dict[str, np.ndarray]:
             "global_kernel": root, "global_bias": -s0 @ root}
 
 
-def with_unknown(model, fitted: Fitted, unknown: bool = True):
-    """``model`` with calibrated probabilities and, with ``unknown``, one more output class: the C + 1
-    probabilities described above. Without ``unknown``: the same C classes, calibrated."""
+def with_unknown(model, fitted: Fitted):
+    """``model`` with calibrated probabilities and one more output class, unknown: the C + 1 probabilities
+    described above."""
     import keras
 
     L = keras.layers
     features, dense = classifier_parts(model)
-    kernel, bias = dense.get_weights()[0], (dense.get_weights()[1] if dense.use_bias else np.zeros(dense.units))
+    kernel, bias = _dense_weights(dense)
     probs = L.Softmax(name="calibrated_probabilities")(
         _dense(L, features, kernel / fitted.temperature, bias / fitted.temperature, "calibrated_logits"))
-    if not unknown:
-        return keras.Model(model.input, probs, name=f"{model.name}_calibrated")
     w = head_weights(fitted)
     classes, rank = w["means"].shape
     s = _dense(L, features, w["span_kernel"], w["span_bias"], "unknown_span")              # (rank,)

@@ -45,19 +45,35 @@ def sample():
     return load_dataset("fashion-mnist-mini")
 
 
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """``make(path)`` once per test session, by whichever pytest-xdist worker asks first; the others wait for
+    it and share the result (a trained run costs a minute a worker). Tests treat it as read-only: copy it to
+    change it."""
+    root = tmp_path_factory.getbasetemp()
+    root = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "made-once"
+    root.mkdir(exist_ok=True)
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / f"{name}.done").is_file():
+            shutil.rmtree(root / name, ignore_errors=True)
+            make(root / name)
+            (root / f"{name}.done").touch()
+    return root / name
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A finished run directory: edge-cnn, a few epochs on fashion-mnist-mini."""
-    out = tmp_path_factory.mktemp("runs") / "mini"
-    run_cli("train", "--data", "fashion-mnist-mini", "--epochs", str(SAMPLE_EPOCHS), "--out", str(out), check=True)
-    return out
+    return made_once(tmp_path_factory, "mini", lambda out: run_cli(
+        "train", "--data", "fashion-mnist-mini", "--epochs", str(SAMPLE_EPOCHS), "--out", str(out), check=True))
 
 
 @pytest.fixture(scope="session")
-def exported(trained_run) -> Path:
+def exported(tmp_path_factory, trained_run) -> Path:
     """All six artifacts of the trained run (gate loosened: a 4-epoch model is not the point here)."""
-    run_cli("export", str(trained_run), "--int8", "--calib", "200", "--min-agreement", "0.9", "--max-class-drop", "100",
-            "--max-drop", "5", check=True)
+    made_once(tmp_path_factory, "mini-export", lambda _: run_cli(
+        "export", str(trained_run), "--int8", "--calib", "200", "--min-agreement", "0.9", "--max-class-drop", "100",
+        "--max-drop", "5", check=True))
     return trained_run / "export"
 
 

@@ -25,7 +25,7 @@ def test_int8_input_maps_every_pixel_value_whatever_the_calibration(tmp_path, tr
     data = tmp_path / "dim.npz"
     np.savez(data, x_train=dim(sample.x_train[..., 0]), y_train=sample.y_train, x_test=dim(sample.x_test[..., 0]),
              y_test=sample.y_test, class_names=np.array(sample.class_names))
-    run_cli("export", str(trained_run), "--data", str(data), "--formats", "tflite-int8,onnx-int8", "--calib", "100",
+    run_cli("export", str(trained_run), "--unknown", "off", "--data", str(data), "--formats", "tflite-int8,onnx-int8", "--calib", "100",
             "--out", str(tmp_path / "x"), "--min-agreement", "0", "--max-drop", "100", "--max-class-drop", "100",
             check=True)
     assert Interpreter(model_path=str(tmp_path / "x" / "model_int8.tflite")).get_input_details()[0]["quantization"] \
@@ -35,7 +35,7 @@ def test_int8_input_maps_every_pixel_value_whatever_the_calibration(tmp_path, tr
     first = next(n for n in graph.node if n.op_type == "QuantizeLinear")
     assert float(consts[first.input[1]]) == 1.0 and int(consts[first.input[2]]) == -128
     white = np.full((1, 28, 28, 1), 255, np.uint8)  # far from every dim training photo: beyond the threshold
-    run_cli("export", str(trained_run), "--data", str(data), "--formats", "tflite-fp32", "--out", str(tmp_path / "f"),
+    run_cli("export", str(trained_run), "--unknown", "off", "--data", str(data), "--formats", "tflite-fp32", "--out", str(tmp_path / "f"),
             "--min-agreement", "0", "--max-drop", "100", "--max-class-drop", "100", check=True)
     float_probs = Classifier(tmp_path / "f" / "model_fp32.tflite").predict(white)[0]  # Keras' graph, in float
     for name in ("model_int8.tflite", "model_int8.onnx"):

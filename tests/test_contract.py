@@ -181,7 +181,7 @@ def test_saved_model_folder_and_evaluate_take_a_foreign_model(tmp_path, notebook
     case = notebooks["cnn4_h5"]
     keras_accuracy = float(np.mean(case["keras_pred"] == case["y_test"]))
     keras.models.load_model(case["model"], compile=False).export(str(tmp_path / "saved"), verbose=False)
-    run_cli("export", str(tmp_path / "saved"), "--labels", str(case["labels"]), "--data", str(case["data"]),
+    run_cli("export", str(tmp_path / "saved"), "--unknown", "off", "--labels", str(case["labels"]), "--data", str(case["data"]),
             "--formats", "tflite-fp32,onnx-fp32", "--out", str(tmp_path / "export"), check=True)
     report = json.loads((tmp_path / "export" / "parity.json").read_text())
     assert report["original_accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
@@ -201,7 +201,7 @@ def test_a_folder_is_decoded_at_the_models_own_size(tmp_path, notebooks):
         (folder / ["red", "green", "blue"][label]).mkdir(parents=True, exist_ok=True)
         big = cv2.resize(image, (56, 56), interpolation=cv2.INTER_NEAREST)
         cv2.imwrite(str(folder / ["red", "green", "blue"][label] / f"{i}.png"), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
-    proc = run_cli("export", str(case["model"]), "--labels", str(case["labels"]), "--data", str(folder),
+    proc = run_cli("export", str(case["model"]), "--unknown", "off", "--labels", str(case["labels"]), "--data", str(folder),
                    "--formats", "tflite-fp32", "--input-range", "0,1", "--out", str(tmp_path / "export"), check=True)
     assert "input contract (declared): pixels 0..1" in proc.stderr
     report = json.loads((tmp_path / "export" / "parity.json").read_text())

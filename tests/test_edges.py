@@ -51,7 +51,7 @@ def photos(tmp_path, sample) -> Path:
 def test_export_out_onto_the_run_itself_is_refused(run_copy):
     """Issue 31.1: `export RUN --out RUN` once left only the export (model.keras, config.json gone)."""
     before = digest(run_copy)
-    proc = run_cli("export", str(run_copy), "--formats", "tflite-fp32", "--out", str(run_copy), *GATE_OFF)
+    proc = run_cli("export", str(run_copy), "--unknown", "off", "--formats", "tflite-fp32", "--out", str(run_copy), *GATE_OFF)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "holds the input" in proc.stderr, proc.stderr
     assert digest(run_copy) == before
 
@@ -60,24 +60,24 @@ def test_export_out_onto_a_folder_of_the_users_is_refused(run_copy, tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "ideas.txt").write_text("do not lose me\n")
-    proc = run_cli("export", str(run_copy), "--formats", "tflite-fp32", "--out", str(notes), *GATE_OFF)
+    proc = run_cli("export", str(run_copy), "--unknown", "off", "--formats", "tflite-fp32", "--out", str(notes), *GATE_OFF)
     assert proc.returncode == 2 and "is not an edgecls export (it holds ideas.txt)" in proc.stderr, proc.stderr
     assert (notes / "ideas.txt").read_text() == "do not lose me\n" and len(list(notes.iterdir())) == 1
 
 
 def test_export_replaces_its_own_export_and_only_with_overwrite_another_models(run_copy, tmp_path):
     """Issue 31.19: the export of another model (its source_sha256) is not replaced silently."""
-    run_cli("export", str(run_copy), "--formats", "tflite-fp32", *GATE_OFF, check=True)
+    run_cli("export", str(run_copy), "--unknown", "off", "--formats", "tflite-fp32", *GATE_OFF, check=True)
     first = digest(run_copy / "export")
     other = tmp_path / "other"
     shutil.copytree(run_copy, other, ignore=shutil.ignore_patterns("export"))
     with open(other / "model.keras", "ab") as f:  # another model file (a zip with trailing bytes still loads)
         f.write(b"\0")
     (other / "manifest.json").unlink()
-    proc = run_cli("export", str(other), "--formats", "tflite-fp32", "--out", str(run_copy / "export"), *GATE_OFF)
+    proc = run_cli("export", str(other), "--unknown", "off", "--formats", "tflite-fp32", "--out", str(run_copy / "export"), *GATE_OFF)
     assert proc.returncode == 2 and "holds the export of another model" in proc.stderr, proc.stderr
     assert digest(run_copy / "export").keys() == first.keys()
-    run_cli("export", str(other), "--formats", "tflite-fp32", "--out", str(run_copy / "export"), "--overwrite",
+    run_cli("export", str(other), "--unknown", "off", "--formats", "tflite-fp32", "--out", str(run_copy / "export"), "--overwrite",
             *GATE_OFF, check=True)
     report = json.loads((run_copy / "export" / "parity.json").read_text())
     assert report["source_sha256"] == hashlib.sha256((other / "model.keras").read_bytes()).hexdigest()
@@ -92,7 +92,7 @@ def test_two_model_files_in_one_folder_get_their_own_exports(tmp_path, trained_r
     for name in ("a", "b"):
         shutil.copy(trained_run / "model.keras", folder / f"{name}.keras")
     shutil.copy(trained_run / "labels.txt", folder / "labels.txt")
-    run_cli("export", str(folder / "a.keras"), "--labels", str(folder / "labels.txt"), "--data",
+    run_cli("export", str(folder / "a.keras"), "--unknown", "off", "--labels", str(folder / "labels.txt"), "--data",
             "fashion-mnist-mini", "--formats", "tflite-fp32", *GATE_OFF, check=True)
     assert (folder / "a-export" / "model_fp32.tflite").is_file() and not (folder / "export").exists()
     second = resolve_source(str(folder / "b.keras"), str(folder / "labels.txt"), "fashion-mnist-mini")
@@ -101,7 +101,7 @@ def test_two_model_files_in_one_folder_get_their_own_exports(tmp_path, trained_r
 
 def test_export_of_one_int8_format_publishes_only_that_file(run_copy):
     """Issue 31.6: `--formats onnx-int8` once published the ungated fp32 ONNX it is quantized from."""
-    run_cli("export", str(run_copy), "--formats", "onnx-int8", "--calib", "50", *GATE_OFF, check=True)
+    run_cli("export", str(run_copy), "--unknown", "off", "--formats", "onnx-int8", "--calib", "50", *GATE_OFF, check=True)
     names = sorted(p.name for p in (run_copy / "export").iterdir())
     assert names == ["labels.txt", "model_int8.onnx", "parity.json", "reference.npz"], names
     rows = json.loads((run_copy / "export" / "parity.json").read_text())["artifacts"]
@@ -344,6 +344,94 @@ def test_the_device_column_names_the_delegate_that_was_applied(tmp_path, exporte
     clf = Classifier(path, labels=["a", "b", "c"], input_size=(8, 8, 1))
     assert clf.backend.device == "CPU (LiteRT kernels, no delegate)"
     assert Classifier(exported / "model_int8.tflite").backend.device == "CPU (XNNPACK)"
+
+
+# -- training data: splits that are stratified, stable and recorded (31.13) ---------------------
+
+def _files(root: Path, label: str) -> list[Path]:
+    return sorted((root / label).iterdir())
+
+
+def test_folder_splits_give_each_class_its_exact_share_and_keep_sides_by_the_record(tmp_path, sample):
+    """60 files a class, 20% test: 12 of each (hand: 60 * 0.2), then 10% of the 48 left to val: 5 (4.8 rounded).
+    Files come and go: with the earlier split's record no train or val file ever enters test; without it
+    at most one file of the class crosses the line per file added."""
+    from test_folders import CLASSES, write_folder
+
+    from edgecls.toolkit.data import load_dataset
+
+    root = write_folder(tmp_path / "photos", sample, per_class=60, size=16)
+    first = load_dataset(str(root), image_size=16, channels=1)
+    assert np.bincount(first.y_test).tolist() == [12] * 3 and np.bincount(first.y_val).tolist() == [5] * 3
+    record = {name: split for split, names in first.files.items() for name in names}
+    assert len(record) == 180 and sorted(record) == sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*"))
+    label = CLASSES[0].lower()
+    for path in _files(root, label)[:7]:  # seven files leave one class (test files among them) ...
+        path.unlink()
+    extra = write_folder(tmp_path / "more", sample, per_class=80, size=16)
+    for path in _files(extra, label)[60:]:  # ... and twenty new ones arrive
+        shutil.copy(path, root / label / f"new-{path.name}")
+    later = load_dataset(str(root), image_size=16, channels=1, split_record=record)
+    trained_on = {name for name, split in record.items() if split != "test"}
+    assert not trained_on & set(later.files["test"])
+    kept_test = {name for name, split in record.items() if split == "test" and (root / name).exists()}
+    assert kept_test <= set(later.files["test"])  # a test file stays a test file
+    assert np.bincount(later.y_test)[later.class_names.index(label)] == 15  # 73 files: 14.6 rounded
+    # without the record: one file added moves at most one other file of its class across the test line
+    (root / label / "one-more.png").write_bytes((root / label / f"new-{_files(extra, label)[60].name}").read_bytes())
+    before = load_dataset(str(root), image_size=16, channels=1, split_record=None)
+    (root / label / "one-more.png").unlink()
+    after = load_dataset(str(root), image_size=16, channels=1)
+    moved = set(before.files["test"]) ^ set(after.files["test"])
+    assert len(moved - {f"{label}/one-more.png"}) <= 1, moved
+
+
+def test_data_split_gives_exact_shares_and_a_new_file_moves_at_most_one_other(tmp_path, sample):
+    from test_folders import write_folder
+
+    from edgecls.toolkit.data.split_folder import split_folder
+
+    src = write_folder(tmp_path / "src", sample, per_class=25, size=16)
+    split_folder(src, tmp_path / "a")
+    shares = {part: len(list((tmp_path / "a" / part / "bag").iterdir())) for part in ("train", "val", "test")}
+    assert shares == {"train": 16, "val": 4, "test": 5}  # the tutorial's 16:4:5 of 25, by hand
+    shutil.copy(src / "bag" / "0.png", src / "bag" / "added.png")
+    split_folder(src, tmp_path / "b")
+    a_test = {p.name for p in (tmp_path / "a" / "test" / "bag").iterdir()}
+    b_test = {p.name for p in (tmp_path / "b" / "test" / "bag").iterdir()}
+    assert len((a_test ^ b_test) - {"added.png"}) <= 1, (a_test, b_test)
+
+
+def test_init_on_the_same_folder_never_tests_on_the_parents_training_files(tmp_path, sample):
+    """The run records its split; --init on the grown folder keeps the parent's training files out of test (with
+    another split seed too), says how many it shares, and evaluate scores the child on the test set it recorded."""
+    import csv
+
+    from test_folders import CLASSES, write_folder
+
+    root = write_folder(tmp_path / "photos", sample, per_class=30, size=16)
+    common = ("--data", str(root), "--image-size", "16", "--channels", "1", "--epochs", "1")
+    run_cli("train", *common, "--out", str(tmp_path / "base"), check=True)
+    extra = write_folder(tmp_path / "more", sample, per_class=45, size=16)
+    for label in (c.lower() for c in CLASSES):
+        for path in _files(extra, label)[30:]:
+            shutil.copy(path, root / label / f"new-{path.name}")
+    proc = run_cli("train", *common, "--split-seed", "3", "--init", str(tmp_path / "base" / "model.keras"),
+                   "--out", str(tmp_path / "child"), check=True)
+
+    def record(run):
+        with open(tmp_path / run / "split.csv", newline="") as f:
+            return {row["file"]: row["split"] for row in csv.DictReader(f)}
+
+    parent, child = record("base"), record("child")
+    assert len(parent) == 90 and len(child) == 135
+    test = [name for name, split in child.items() if split == "test"]
+    assert not [name for name in test if parent.get(name) in ("train", "val")]
+    assert f"--init: 0 of the {len(test)} test files are files" in proc.stderr, proc.stderr
+    run_cli("evaluate", str(tmp_path / "child"), "--out", str(tmp_path / "eval"), check=True)
+    trained = json.loads((tmp_path / "child" / "metrics.json").read_text())
+    again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert again["accuracy"] == trained["accuracy"] and np.sum(again["confusion_matrix"]) == len(test)
 
 
 # -- behaviours no test pinned (issue 31, last section) --------------------------------------------

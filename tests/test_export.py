@@ -45,7 +45,7 @@ def test_int8_io_types_and_quantization(exported, tmp_path, trained_run):
     ops = {op["op_name"] for op in it._get_ops_details()}
     assert "CAST" not in ops and "DEQUANTIZE" not in ops  # integer all the way
 
-    run_cli("export", str(trained_run), "--formats", "tflite-int8", "--io-dtype", "int8", "--calib", "100",
+    run_cli("export", str(trained_run), "--unknown", "off", "--formats", "tflite-int8", "--io-dtype", "int8", "--calib", "100",
             "--out", str(tmp_path / "i8"), "--min-agreement", "0.9", "--max-drop", "5",
             "--max-class-drop", "100", check=True)
     it = Interpreter(model_path=str(tmp_path / "i8" / "model_int8.tflite"))
@@ -95,7 +95,7 @@ def test_parity_report_is_recomputed_independently(exported, trained_run, sample
 
 
 def test_gate_fails_when_forced(tmp_path, trained_run):
-    proc = run_cli("export", str(trained_run), "--formats", "tflite-int8", "--calib", "50", "--no-repair",
+    proc = run_cli("export", str(trained_run), "--unknown", "off", "--formats", "tflite-int8", "--calib", "50", "--no-repair",
                    "--max-drop", "0", "--min-agreement", "1.0", "--out", str(tmp_path / "g"))
     assert proc.returncode == 3, proc.stderr
     assert "model_int8.tflite" in proc.stderr and "agreement" in proc.stderr

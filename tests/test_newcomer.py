@@ -17,7 +17,7 @@ def test_export_works_with_keras_backend_jax_still_set(tmp_path, sample):
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     data = tiny_npz(tmp_path / "tiny.npz", sample)
     run_cli("train", "--data", str(data), "--epochs", "1", "--out", str(tmp_path / "jax"), check=True, env=env)
-    proc = run_cli("export", str(tmp_path / "jax"), "--formats", "tflite-fp32,onnx-fp32", check=True, env=env)
+    proc = run_cli("export", str(tmp_path / "jax"), "--unknown", "off", "--formats", "tflite-fp32,onnx-fp32", check=True, env=env)
     assert "all 2 artifacts passed" in proc.stdout and "TensorFlow backend" in proc.stderr
 
 

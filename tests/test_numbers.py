@@ -165,11 +165,11 @@ def test_bench_limit_samples_every_class(trained_run, exported):
     assert result["samples"] == 100 and result["class_counts"] == [10] * 10
 
 
-def test_init_from_a_run_split_with_another_seed_warns(tmp_path, trained_run):
+def test_init_from_a_run_split_with_another_seed_warns(tmp_path, trained_run, sample):
     """23.4: --init from a run that split the same data with another seed says its test set is not honest."""
-    from edgecls.toolkit.train import TrainConfig, init_overlap_warning
+    from edgecls.toolkit.train import TrainConfig, init_overlap
 
     init = str(trained_run / "model.keras")
-    assert init_overlap_warning(init, TrainConfig(data="fashion-mnist-mini", seed=0)) is None
-    warning = init_overlap_warning(init, TrainConfig(data="fashion-mnist-mini", split_seed=5))
-    assert "--split-seed 0" in warning
+    assert init_overlap(init, TrainConfig(data="fashion-mnist-mini", seed=0), sample) is None
+    warning, is_warning = init_overlap(init, TrainConfig(data="fashion-mnist-mini", split_seed=5), sample)
+    assert "--split-seed 0" in warning and is_warning

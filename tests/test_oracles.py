@@ -332,15 +332,15 @@ def test_gate_edges_by_hand():
 def test_parity_table_by_hand():
     row = {"artifact": "model_int8.tflite", "size_bytes": 175123, "accuracy": 0.9356, "accuracy_delta_points": -0.1,
            "agreement": 0.9969, "max_abs_diff": 0.088, "mean_abs_diff": 0.0012, "worst_class": "Shirt",
-           "worst_class_delta_points": -1.1, "passed": False, "agreement_low95": 0.99437}
+           "worst_class_delta_points": -1.1, "passed": False, "agreement_low95": 0.99437, "int8_macs": 0.0316}
     lines = parity.format_table([row, {**row, "worst_class": None, "worst_class_delta_points": None,
-                                       "passed": True, "agreement_low95": None}]).splitlines()
-    assert lines[0].split() == ["artifact", "size", "accuracy", "delta", "agree", ">=95%", "max|dp|", "mean|dp|",
-                                "worst", "class", "status"]
+                                       "passed": True, "agreement_low95": None, "int8_macs": None}]).splitlines()
+    assert lines[0].split() == ["artifact", "size", "int8", "accuracy", "delta", "agree", ">=95%", "max|dp|",
+                                "mean|dp|", "worst", "class", "status"]
     assert set(lines[1]) == {"-"} and len(lines[1]) == len(lines[0])
-    assert lines[2].split() == ["model_int8.tflite", "175,123", "0.9356", "-0.10", "0.9969", "0.9944", "8.80e-02",
-                                "1.20e-03", "Shirt", "(-1.1)", "FAILED"]
-    assert lines[3].split() == ["model_int8.tflite", "175,123", "0.9356", "-0.10", "0.9969", "-", "8.80e-02",
+    assert lines[2].split() == ["model_int8.tflite", "175,123", "3%", "0.9356", "-0.10", "0.9969", "0.9944",
+                                "8.80e-02", "1.20e-03", "Shirt", "(-1.1)", "FAILED"]
+    assert lines[3].split() == ["model_int8.tflite", "175,123", "-", "0.9356", "-0.10", "0.9969", "-", "8.80e-02",
                                 "1.20e-03", "ok"]
 
 

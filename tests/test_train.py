@@ -117,7 +117,7 @@ def _exports_and_runs(run, tmp_path, sample):
     """Export ``run`` to TFLite, float and int8 (the formats that failed), then classify images with the int8 file."""
     import cv2
 
-    run_cli("export", str(run), "--formats", "tflite-fp32,tflite-int8", "--calib", "50",
+    run_cli("export", str(run), "--unknown", "off", "--formats", "tflite-fp32,tflite-int8", "--calib", "50",
             "--min-agreement", "0", "--max-drop", "100", "--max-class-drop", "100", check=True)
     images = tmp_path / f"{run.name}-images"
     images.mkdir()
@@ -141,7 +141,7 @@ def test_mixed_precision_stays_out_of_the_saved_model_and_exports(tmp_path, samp
     model = keras.models.load_model(out / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     assert all(w.dtype == "float32" for w in model.weights)
-    run_cli("export", str(out), "--formats", "tflite-fp32", "--min-agreement", "0", "--max-drop", "100", check=True)
+    run_cli("export", str(out), "--unknown", "off", "--formats", "tflite-fp32", "--min-agreement", "0", "--max-drop", "100", check=True)
     tflite = schema.ModelT.InitFromPackedBuf((out / "export" / "model_fp32.tflite").read_bytes(), 0)
     types = {t.type for t in tflite.subgraphs[0].tensors}
     assert not types & {schema.TensorType.FLOAT16, schema.TensorType.BFLOAT16}

@@ -392,7 +392,7 @@ def test_interrupted_overwrite_keeps_the_previous_run_whole(tmp_path, trained_ru
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
-    export = run_cli("export", str(run), "--formats", "tflite-fp32", "--min-agreement", "0.9", "--max-drop", "5")
+    export = run_cli("export", str(run), "--unknown", "off", "--formats", "tflite-fp32", "--min-agreement", "0.9", "--max-drop", "5")
     assert export.returncode == 0, export.stderr  # the old model with its own labels
     proc = run_cli("train", "--data", str(data), "--epochs", "1", "--out", str(run))
     assert proc.returncode == 2 and "unfinished run" in proc.stderr
@@ -406,7 +406,7 @@ def test_failed_gate_never_replaces_a_working_export(tmp_path, trained_run, expo
     shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("export*"))
     shutil.copytree(exported, run / "export")
     before = {p.name: p.read_bytes() for p in (run / "export").iterdir()}
-    proc = run_cli("export", str(run), "--formats", "tflite-int8", "--calib", "20", "--no-repair",
+    proc = run_cli("export", str(run), "--unknown", "off", "--formats", "tflite-int8", "--calib", "20", "--no-repair",
                    "--min-agreement", "1.0", "--max-drop", "0")
     assert proc.returncode == 3, proc.stderr
     assert {p.name: p.read_bytes() for p in (run / "export").iterdir()} == before
@@ -424,7 +424,7 @@ def test_stale_staging_of_a_dead_process_is_cleaned(tmp_path, trained_run):
     stale = run / f".export.staging-{dead.stdout.strip()}"
     stale.mkdir()
     (stale / "model_fp32.tflite").write_bytes(b"half")
-    run_cli("export", str(run), "--formats", "tflite-fp32", check=True)
+    run_cli("export", str(run), "--unknown", "off", "--formats", "tflite-fp32", check=True)
     assert not stale.exists() and (run / "export" / "model_fp32.tflite").is_file()
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from edgecls import __version__, console, fileio
 from edgecls.errors import EdgeclsError, GateError, first_line
-from edgecls.export import onnx_export, repair, tflite, tflite_metadata
+from edgecls.export import macs, onnx_export, repair, tflite, tflite_metadata
 from edgecls.export.artifacts import ARTIFACTS, FILENAMES, Artifact, default_formats
 from edgecls.runtime import parity
 from edgecls.runtime import verify as verify_set
@@ -46,6 +46,7 @@ class Job:
     provenance: dict
     labels: list[str] | None = None  # what every artifact answers: the run's classes ("unknown" last, with one)
     probes: dict = field(default_factory=dict)  # name -> frames of nothing it knows (with an unknown class)
+    _val_reference: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.labels is None:
@@ -54,6 +55,17 @@ class Job:
     @property
     def original_accuracy(self) -> float:
         return self.provenance["original_accuracy"]
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(images, labels, the original's probabilities)`` of the ``"test"`` split (the gate's) or of
+        ``"val"`` (what the int8 repair picks its attempt on, so the test figure is measured once)."""
+        if name == "test":
+            return self.dataset.x_test, self.dataset.y_test, self.reference
+        if self._val_reference is None:
+            from edgecls.toolkit.evaluate import predict
+
+            self._val_reference = predict(self.model, self.dataset.x_val)
+        return self.dataset.x_val, self.dataset.y_val, self._val_reference
 
     def input_channels(self, artifact: Artifact) -> int:
         """Every .tflite takes RGB (what MediaPipe Tasks feeds; a GRAY model gets the luma folded in front);
@@ -250,25 +262,29 @@ def build(job: Job, artifacts: list[Artifact], staging: Path, io_dtype: str = "u
 
 
 def measure(job: Job, path: Path, gate: dict, threads: int | None = None, latency: bool = False,
-            unknown: bool = False) -> dict:
-    """One artifact on the test split against the original: parity and the gate's verdict; with
+            unknown: bool = False, split: str = "test") -> dict:
+    """One artifact on ``split`` against the original: parity and the gate's verdict; with
     ``latency``, its 1-thread p50/p95 too (what the int8 repair weighs against fp32); with ``unknown``,
     what its unknown class keeps and accepts (the probe frames: once per published file, not per attempt)."""
     from edgecls.runtime import Classifier
     from edgecls.runtime.verify import frame_latency
 
+    x, y, reference = job.split(split)
     clf = Classifier(path, threads=threads, warmup=False)
-    probs = clf.predict(job.dataset.x_test)
-    row = parity.compare(job.reference, probs, job.dataset.y_test, job.labels)
+    probs = clf.predict(x)
+    row = parity.compare(reference, probs, y, job.labels) | {"split": split}
     row["failures"] = parity.gate_failures(row, gate["max_drop_points"], gate["min_agreement"],
                                            gate["max_class_drop_points"])
     row["passed"] = not row["failures"]
     if unknown and job.probes:
-        row["unknown"] = confidence.unknown_figures(probs, job.dataset.y_test,
+        row["unknown"] = confidence.unknown_figures(probs, y,
                                                     {name: clf.predict(x) for name, x in job.probes.items()})
     if latency:
         row["latency_ms"] = frame_latency(Classifier(path, threads=1), job.dataset.x_test)
     return row
+
+
+REPAIR_SPLIT = "val"  # the int8 repair picks among its attempts here, never on the test split
 
 
 def _held_out_agreement(job: Job, staging: Path, images: int = 1000):
@@ -312,7 +328,7 @@ def _repair(job: Job, artifact: Artifact, row: dict, staging: Path, gate: dict, 
     row["latency_ms"] = frame_latency(Classifier(path, threads=1), job.dataset.x_test)
     try:
         return repair.repair(path, row, attempts, lambda p, extra: _embed(p, _metadata(job, artifact, **extra)),
-                             lambda p: measure(job, p, gate, threads, latency=True), fp32_ms)
+                             lambda p: measure(job, p, gate, threads, latency=True, split=REPAIR_SPLIT), fp32_ms)
     finally:
         (staging / "sensitivity.tflite").unlink(missing_ok=True)
 
@@ -327,14 +343,28 @@ def verify(job: Job, rows: list[dict], staging: Path, gate: dict, *, io_dtype: s
         if artifact.int8 and not row["passed"] and repair_int8:
             row.update(_repair(job, artifact, dict(row), staging, gate, io_dtype, threads))
             row["size_bytes"] = (staging / row["artifact"]).stat().st_size
-            if job.probes:  # the file there now is another one: measure what it accepts
-                row["unknown"] = measure(job, staging / row["artifact"], gate, threads, unknown=True)["unknown"]
+            # the attempt was picked on val; the file there now is measured once on test, as every file is
+            row.update(measure(job, staging / row["artifact"], gate, threads, unknown=True))
         if row["format"] == "tflite-int8" and not row["passed"]:
             console.info("int8 failed the gate: running the quantization debugger ...")
             with console.native_stderr():
                 row["worst_layers"] = tflite.quantization_report(staging / "saved_model_int8",
                                                                  job.calibration(ARTIFACTS["tflite-int8"]), io_dtype)
+        if artifact.int8:
+            name_int8(row, staging / row["artifact"])
     return rows
+
+
+def name_int8(row: dict, path: Path) -> None:
+    """Record the share of ``path``'s multiply-adds that run in int8; a passing int8 file that is float
+    inside (a repair kept most layers float) fails: it is not what its name says (issue 31.20)."""
+    share = macs.int8_share(path)
+    row["int8_macs"] = None if share is None else round(share, 4)
+    if row["passed"] and share is not None and share < macs.INT8_ENOUGH:
+        fp32 = row["artifact"].replace("int8", "fp32")
+        row["failures"] = [*row["failures"], f"only {share:.0%} of its multiply-adds run in int8 (the rest was kept "
+                                             f"float to pass): a float model under an int8 name; ship {fp32}"]
+        row["passed"] = False
 
 
 def slow_repairs(rows: list[dict]) -> list[str]:

@@ -1,5 +1,7 @@
 """Int8 that repairs itself: when an int8 artifact misses the parity gate, try fixes in order and
-keep the first that passes.
+keep the first that passes on the validation split; the file kept is then measured once on the
+test split like every other file, so its reported agreement is not the best of several tries on
+the same images (and it fails there if it only passed on val).
 
 1. Calibration: four times the calibration images; for ONNX also entropy and percentile
    calibration (TFLite's converter offers one method).
@@ -139,9 +141,10 @@ def _quiet():
 def _record(name: str, row: dict, path: Path, fp32_ms: float | None, extra: dict) -> dict:
     """One attempt as parity.json keeps it, said in one progress line."""
     slower = fp32_ms is not None and row["latency_ms"]["p50"] > fp32_ms
-    console.info(f"  {path.name}: {name}: agreement {row['agreement']:.4f} (95% lower bound {row['agreement_low95']:.4f}), "
+    console.info(f"  {path.name}: {name}: agreement {row['agreement']:.4f} (95% lower bound {row['agreement_low95']:.4f}) "
+                 f"on {row.get('split', 'test')}, "
                  f"{'passes' if row['passed'] else 'fails'}; {row['latency_ms']['p50']:.3f} ms a frame"
                  + (f" vs fp32 {fp32_ms:.3f} ms{': SLOWER than fp32' if slower else ''}" if fp32_ms else ""))
-    keys = ("agreement", "agreement_low95", "accuracy_delta_points", "passed", "latency_ms")
+    keys = ("agreement", "agreement_low95", "accuracy_delta_points", "passed", "latency_ms", "split")
     return {"attempt": name, "size_bytes": path.stat().st_size, **{k: row[k] for k in keys if k in row},
             "slower_than_fp32": slower, "float_layers": extra.get("float_layers", [])}

@@ -83,14 +83,15 @@ def gate_failures(row: dict, max_drop: float, min_agreement: float, max_class_dr
 
 
 def format_table(rows: list[dict]) -> str:
-    """The parity table as aligned text."""
-    head = (f"{'artifact':<20} {'size':>10} {'accuracy':>9} {'delta':>7} {'agree':>7} {'>=95%':>7} "
+    """The parity table as aligned text; ``int8`` is the share of an int8 file's multiply-adds in int8."""
+    head = (f"{'artifact':<20} {'size':>10} {'int8':>5} {'accuracy':>9} {'delta':>7} {'agree':>7} {'>=95%':>7} "
             f"{'max|dp|':>9} {'mean|dp|':>9}  {'worst class':<22} status")
     lines = [head, "-" * len(head)]
     for r in rows:
         worst = f"{r['worst_class']} ({r['worst_class_delta_points']:+.1f})" if r.get("worst_class") else ""
+        int8 = f"{r['int8_macs']:.0%}" if r.get("int8_macs") is not None else "-"
         lines.append(
-            f"{r['artifact']:<20} {r['size_bytes']:>10,} {r['accuracy']:>9.4f} {r['accuracy_delta_points']:>+7.2f} "
+            f"{r['artifact']:<20} {r['size_bytes']:>10,} {int8:>5} {r['accuracy']:>9.4f} {r['accuracy_delta_points']:>+7.2f} "
             f"{r['agreement']:>7.4f} {_low(r):>7} {r['max_abs_diff']:>9.2e} {r['mean_abs_diff']:>9.2e}  {worst:<22} "
             f"{'ok' if r['passed'] else 'FAILED'}")
     return "\n".join(lines)

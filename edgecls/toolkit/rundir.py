@@ -15,7 +15,9 @@ Example::
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import shutil
 from pathlib import Path
 
@@ -47,6 +49,7 @@ class RunDir:
     METRICS = "metrics.json"
     MANIFEST = "manifest.json"
     SKIPPED = "skipped.txt"
+    SPLIT = "split.csv"
     CHECKPOINT = "checkpoint"
     EXPORT = "export"
     EXPORT_FAILED = "export.failed"
@@ -82,6 +85,11 @@ class RunDir:
 
     def labels(self) -> list[str]:
         return fileio.read_labels(self.path / self.LABELS)
+
+    def split_record(self) -> dict[str, str]:
+        """``{file inside the dataset folder: split}`` as this run split its folder (empty: none recorded)."""
+        path = self.path / self.SPLIT
+        return read_split(path) if path.is_file() else {}
 
     # -- training: stage, then publish ---------------------------------------------------
     def begin(self, *, resume: bool, overwrite: bool) -> Path:
@@ -133,6 +141,30 @@ class RunDir:
         names = self.config().get("class_names")
         if names is not None and names != self.labels():
             raise EdgeclsError(f"{self.path / self.LABELS} does not match the classes in {self.CONFIG}")
+
+
+SPLIT_RECORD_LIMIT = 256 << 20  # a record of ten million files is far smaller
+
+
+def split_csv(files: dict[str, list[str]]) -> bytes:
+    """The split record a run keeps: one ``split,file`` row per file it read, in split order.
+
+    >>> split_csv({"train": ["cat/1.png"], "test": ["dog/2,3.png"]}).decode()
+    'split,file\\r\\ntrain,cat/1.png\\r\\ntest,"dog/2,3.png"\\r\\n'
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["split", "file"])
+    writer.writerows((split, name) for split, names in files.items() for name in names)
+    return buf.getvalue().encode("utf-8", "surrogateescape")  # file names need not be UTF-8
+
+
+def read_split(path: Path) -> dict[str, str]:
+    """A split record (untrusted: size capped, rows other than ``train|val|test,NAME`` ignored)."""
+    if path.stat().st_size > SPLIT_RECORD_LIMIT:
+        raise EdgeclsError(f"{path} is {path.stat().st_size:,} bytes, over the {SPLIT_RECORD_LIMIT:,} of a split record")
+    rows = csv.reader(io.StringIO(path.read_bytes().decode("utf-8", "surrogateescape")))
+    return {row[1]: row[0] for row in rows if len(row) == 2 and row[0] in ("train", "val", "test")}
 
 
 class ModelSource:
@@ -223,4 +255,6 @@ def resolve_source(source: str, labels_file: str | None, data: str | None, contr
     options = dataset_options(config)
     if data != config.get("data"):  # another dataset: keep only how images are decoded
         options = {k: v for k, v in options.items() if k in ("image_size", "channels", "resize", "seed")}
+    elif run is not None and run.split_record():  # the run's own files on the sides it gave them
+        options["split_record"] = run.split_record()
     return ModelSource(model_path, labels, data, options, run, contract)

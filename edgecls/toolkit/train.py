@@ -30,7 +30,7 @@ import numpy as np
 
 from edgecls import console, fileio
 from edgecls.errors import EdgeclsError, first_line
-from edgecls.toolkit.rundir import RunDir
+from edgecls.toolkit.rundir import RunDir, split_csv
 
 
 @dataclass
@@ -68,25 +68,49 @@ class TrainConfig:
         return {"fashion-mnist-mini": 15, "fashion-mnist": 40, "mnist": 12, "cifar10": 40}.get(data, 20)
 
 
-def init_overlap_warning(init: str, cfg: TrainConfig) -> str | None:
-    """Why this run's test set may hold the ``--init`` run's training files, or None.
+def _init_run(init: str, cfg: TrainConfig) -> tuple[RunDir, dict] | None:
+    """The run folder an ``--init`` model came from and its config, when it trained on ``cfg.data`` too
+    (the same folder, or one of the same name moved elsewhere), else None."""
+    run = RunDir(Path(init).parent)
+    old = run.config()
+    data = str(old.get("data"))
+    if old and (data == cfg.data or Path(data).expanduser().resolve() == Path(cfg.data).expanduser().resolve()
+                or (Path(data).name == Path(cfg.data).name and Path(cfg.data).is_dir())):
+        return run, old
+    return None
 
-    Files are assigned to splits by their path and the split seed, so the same data split with
-    the same seed puts every file on the same side; another seed mixes the two runs' splits.
 
-    >>> init_overlap_warning("runs/none/model.keras", TrainConfig()) is None
+def init_split_record(init: str | None, cfg: TrainConfig) -> dict[str, str]:
+    """The split record of the ``--init`` run when it split this very folder: its trained-on files stay
+    out of this run's test set (see :func:`~edgecls.toolkit.data.split.hash_split`)."""
+    found = _init_run(init, cfg) if init else None
+    return found[0].split_record() if found else {}
+
+
+def init_overlap(init: str, cfg: TrainConfig, ds) -> tuple[str, bool] | None:
+    """What this run's test set shares with the ``--init`` run's training files: ``(line, is_warning)``.
+
+    A folder counts files by the parent's split record; a built-in dataset has none, and shares
+    files when it was split with another seed.
+
+    >>> init_overlap("runs/none/model.keras", TrainConfig(), None) is None
     True
     """
-    config_path = Path(init).parent / RunDir.CONFIG
-    if not config_path.is_file():
+    found = _init_run(init, cfg)
+    if found is None:
         return None
-    old = fileio.read_json(config_path)
+    run, old = found
+    record = run.split_record()
+    if ds.files is not None and record:
+        test = ds.files.get("test", [])
+        shared = sum(record.get(name) in ("train", "val") for name in test)
+        return (f"--init: {shared} of the {len(test)} test files are files {run.path} trained on "
+                f"(by {RunDir.SPLIT}: path inside the folder)", shared > 0)
     old_seed = old.get("split_seed") if old.get("split_seed") is not None else old.get("seed", 0)
     new_seed = cfg.split_seed if cfg.split_seed is not None else cfg.seed
-    if Path(str(old.get("data"))).expanduser().resolve() == Path(cfg.data).expanduser().resolve() and \
-            old_seed != new_seed:
-        return (f"--init {init} split {cfg.data} with split seed {old_seed}, this run with {new_seed}: its test set "
-                f"holds files the init model trained on; pass --split-seed {old_seed} for an honest test")
+    if old_seed != new_seed:
+        return (f"--init {init} split {cfg.data} with split seed {old_seed}, this run with {new_seed}: its test "
+                f"set holds files the init model trained on; pass --split-seed {old_seed} for an honest test", True)
     return None
 
 
@@ -320,7 +344,7 @@ def _load_data(cfg: TrainConfig, replicas):
     from edgecls.toolkit.data import dataset_options, load_dataset
     from edgecls.toolkit.pipeline import default_workers, make_batches
 
-    ds = load_dataset(cfg.data, **dataset_options(asdict(cfg)))
+    ds = load_dataset(cfg.data, **dataset_options(asdict(cfg)), split_record=init_split_record(cfg.init, cfg))
     console.info(ds.summary())
     aug, why = resolve(cfg.augment, ds.name, ds.class_names)
     cfg.augment = aug.to_dict()  # config.json records every transform, so --resume repeats them
@@ -341,8 +365,8 @@ def _start_model(cfg: TrainConfig, ds, staging: Path, state: dict | None):
 
     if state is not None:  # built as the interrupted run built it; its state is restored once compiled
         console.info(f"resuming {cfg.out} after epoch {state['epoch']} of {cfg.epochs}")
-    elif cfg.init and (overlap := init_overlap_warning(cfg.init, cfg)):
-        console.warn(overlap)
+    elif cfg.init and (overlap := init_overlap(cfg.init, cfg, ds)):
+        (console.warn if overlap[1] else console.info)(overlap[0])
     model = (_from_init(cfg.init, ds.image_shape, ds.class_names) if cfg.init else
              build_model(cfg.model, ds.image_shape, ds.num_classes, weights=cfg.weights))
     if state is not None:
@@ -367,6 +391,8 @@ def _finish(model, cfg: TrainConfig, ds, staging: Path, state: dict, replicas) -
     fileio.write_text(staging / RunDir.LABELS, fileio.labels_text(ds.class_names))
     if ds.skipped:
         fileio.write_text(staging / RunDir.SKIPPED, "\n".join(ds.skipped) + "\n")
+    if ds.files is not None:  # which file the model trained, chose epochs and was tested on
+        fileio.write_bytes(staging / RunDir.SPLIT, split_csv(ds.files))
     _write_history(staging / RunDir.HISTORY, state["history"])
     calibrated = calibration(model, ds)  # how far to trust a probability: what export folds into every artifact
     metrics = evaluate_arrays(model, ds.x_test, ds.y_test, ds.class_names, staging, history=state["history"],

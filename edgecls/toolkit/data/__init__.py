@@ -45,13 +45,15 @@ def load_dataset(
     image_size: int | None = None,
     channels: int = 3,
     resize: str = "stretch",
+    split_record: dict[str, str] | None = None,
 ) -> Dataset:
     """Load a dataset by built-in name or path and split it (seeded, stratified).
 
     ``spec`` is one of :data:`BUILTIN`, a ``.npz`` file, a folder holding the four
     MNIST-style IDX files (an optional ``labels.txt`` names the classes), or a folder of
     images (see :mod:`edgecls.toolkit.data.folder`), decoded at ``image_size`` with
-    ``channels`` (1 or 3) and the ``resize`` mode (stretch, crop, pad).
+    ``channels`` (1 or 3) and the ``resize`` mode (stretch, crop, pad); ``split_record``
+    (file -> split, from an earlier run) keeps a folder's files on the sides that run gave them.
     """
     val_split = DEFAULT_VAL_SPLIT if val_split is None else val_split
     if not 0.0 < val_split < 0.9:
@@ -86,7 +88,7 @@ def load_dataset(
     if channels not in (1, 3):
         raise EdgeclsError(f"--channels must be 1 or 3, got {channels}")
     return load_folder(path, image_size=(size, size), color="GRAY" if channels == 1 else "RGB",
-                       resize=resize, val_split=val_split, seed=seed)
+                       resize=resize, val_split=val_split, seed=seed, split_record=split_record)
 
 
 def dataset_options(config: dict) -> dict:

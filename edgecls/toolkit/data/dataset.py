@@ -31,6 +31,7 @@ class Dataset:
     split: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)  # unreadable files of a folder dataset
     source_sizes: np.ndarray | None = None        # folder datasets: (height, width) of each file
+    files: dict | None = None                     # folder datasets: {split: [path inside the folder, ...]}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -30,10 +30,11 @@ from edgecls.errors import EdgeclsError, clean_text
 from edgecls.runtime.preprocess import to_model_input
 from edgecls.runtime.sources import IMAGE_SUFFIXES, list_images, load_image
 from edgecls.toolkit.data.dataset import Dataset, build_dataset
+from edgecls.toolkit.data.split import hash_split
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                "dev": "val", "test": "test", "testing": "test", "eval": "test"}
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 FLAT_NAME = re.compile(r"^(?P<label>.+?)[._](?P<n>\d+)$")
 
 
@@ -150,8 +151,8 @@ def _cache_key(plan: dict[str, list[tuple[Path, int]]], settings: list) -> str:
     return digest.hexdigest()[:20]
 
 
-def _decode_split(directory: Path, split: str, items: list[tuple[Path, int]], shape: tuple, color: str,
-                  resize: str, workers: int) -> None:
+def _decode_split(directory: Path, split: str, items: list[tuple[Path, int]], root: Path, shape: tuple,
+                  color: str, resize: str, workers: int) -> None:
     """Decode one split into ``split.npy`` and compact its readable images to the front."""
     paths = [p for p, _ in items]
     x = np.lib.format.open_memmap(directory / f"{split}.npy", mode="w+", dtype=np.uint8, shape=(len(paths), *shape))
@@ -163,70 +164,69 @@ def _decode_split(directory: Path, split: str, items: list[tuple[Path, int]], sh
     x.flush()
     labels = np.array([label for _, label in items], np.int64)
     np.savez(directory / f"{split}.index.npz", count=len(good), y=labels[good], sizes=sizes[good],
-             skipped=np.array([clean_text(p) for p, good_file in zip(paths, ok) if not good_file], dtype=str))
+             skipped=np.array([clean_text(p) for p, good_file in zip(paths, ok) if not good_file], dtype=str),
+             files=np.array([relative_key(paths[i], root) for i in good], dtype=str))
 
 
-def _open_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _open_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
     index = np.load(directory / f"{split}.index.npz")
     count = int(index["count"])
     x = np.load(directory / f"{split}.npy", mmap_mode="r")[:count]
-    return x, index["y"], index["sizes"], index["skipped"].tolist()
+    return x, index["y"], index["sizes"], index["skipped"].tolist(), index["files"].tolist()
 
 
-def _unit(seed: int, salt: str, key: str) -> float:
-    """A number in [0, 1) fixed by the file's relative path and the split seed alone."""
-    digest = hashlib.blake2b(f"{seed}\0{salt}\0{key}".encode("utf-8", "surrogateescape"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+def _split_files(items: list[tuple[Path, int]], root: Path, fraction: float, seed: int, salt: str,
+                 earlier: dict[str, bool]) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """``(kept, held)`` files by :func:`~edgecls.toolkit.data.split.hash_split` of their paths inside ``root``."""
+    keys = [relative_key(path, root) for path, _ in items]
+    kept, held = hash_split(keys, [y for _, y in items], fraction, seed, salt, earlier)
+    return [items[i] for i in kept], [items[i] for i in held]
 
 
-def hash_split(items: list[tuple[Path, int]], root: Path, fraction: float, seed: int, salt: str):
-    """``(keep, held)``: each file held out when its own hash falls under ``fraction``.
-
-    A file's side depends on its path and the seed only, so adding or removing files never
-    moves the others (a growing folder keeps its test set). Each class of two or more files
-    keeps at least one on each side.
-    """
-    units = [_unit(seed, salt, path.relative_to(root).as_posix()) for path, _ in items]
-    held = {i for i, u in enumerate(units) if u < fraction}
-    for label in {y for _, y in items} if fraction > 0 else ():
-        members = [i for i, (_, y) in enumerate(items) if y == label]
-        if len(members) >= 2 and not held.intersection(members):
-            held.add(min(members, key=units.__getitem__))
-        if len(members) >= 2 and held.issuperset(members):
-            held.discard(max(members, key=units.__getitem__))
-    return [items[i] for i in range(len(items)) if i not in held], [items[i] for i in sorted(held)]
+def relative_key(path: Path, root: Path) -> str:
+    """A file's name in a split record: its path inside the dataset folder, with ``/``."""
+    return path.relative_to(root).as_posix()
 
 
 def _plan(splits: dict[str, list[tuple[Path, str]]], index: dict[str, int], root: Path, val_split: float,
-          test_split: float, seed: int) -> tuple[dict[str, list[tuple[Path, int]]], str]:
-    """Files of train / val / test with integer labels: the user's split, else by hash of each path."""
+          test_split: float, seed: int, earlier: dict[str, str]) -> tuple[dict[str, list[tuple[Path, int]]], str]:
+    """Files of train / val / test with integer labels: the user's split, else by hash of each path.
+
+    ``earlier`` (file -> split of an earlier run) keeps those files on their side.
+    """
     labelled = {name: [(p, index[label]) for p, label in items] for name, items in splits.items()}
     notes = []
+    held_before = {key: side == "test" for key, side in earlier.items()}
     if "all" in labelled:
-        labelled["train"], labelled["test"] = hash_split(labelled.pop("all"), root, test_split, seed, "test")
+        labelled["train"], labelled["test"] = _split_files(labelled.pop("all"), root, test_split, seed, "test",
+                                                           held_before)
     elif not labelled.get("test"):
-        labelled["train"], labelled["test"] = hash_split(labelled["train"], root, test_split, seed, "test")
+        labelled["train"], labelled["test"] = _split_files(labelled["train"], root, test_split, seed, "test",
+                                                           held_before)
         notes.append(f"no test/ folder: {len(labelled['test'])} test images carved from train/")
     if not labelled.get("val"):
-        labelled["train"], labelled["val"] = hash_split(labelled["train"], root, val_split, seed, "val")
+        labelled["train"], labelled["val"] = _split_files(labelled["train"], root, val_split, seed, "val",
+                                                          {key: side == "val" for key, side in earlier.items()})
     return labelled, "; ".join(notes)
 
 
 def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), color: str = "RGB",
                 resize: str = "stretch", val_split: float = 0.1, test_split: float = 0.2, seed: int = 0,
-                workers: int = 2) -> Dataset:
+                workers: int = 2, split_record: dict[str, str] | None = None) -> Dataset:
     """Load a folder dataset (any of the three layouts), decoded and resized once.
 
     The files are split first, then each split is decoded into a disk cache under
     :func:`cache_root` and opened memory-mapped: a dataset larger than RAM trains with
     the OS paging images in as batches need them, and the next run on the same files and
-    settings starts at once.
+    settings starts at once. ``split_record`` (file -> split, an earlier run's
+    :attr:`Dataset.files`) keeps those files on their sides: never a trained-on file in test.
     """
     root = Path(root)
     splits, layout = scan_folder(root)
     given = "all" not in splits
     class_names = sorted({label for items in splits.values() for _, label in items})
-    plan, note = _plan(splits, {name: i for i, name in enumerate(class_names)}, root, val_split, test_split, seed)
+    plan, note = _plan(splits, {name: i for i, name in enumerate(class_names)}, root, val_split, test_split, seed,
+                       split_record or {})
     if note:
         console.info(note)
     shape = (*image_size, 1 if color == "GRAY" else 3)
@@ -237,15 +237,15 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
         partial = fileio.make_staging(directory)  # also removes what a killed decode left behind
         try:
             for split, items in plan.items():
-                _decode_split(partial, split, items, shape, color, resize, workers)
+                _decode_split(partial, split, items, root, shape, color, resize, workers)
             (partial / "complete").touch()
             fileio.publish_dir(partial, directory)
         except BaseException:
             fileio.discard_staging(partial)
             raise
-    arrays, skipped, sizes = {}, [], []
+    arrays, skipped, sizes, files = {}, [], [], {}
     for split in plan:
-        x, y, split_sizes, split_skipped = _open_split(directory, split)
+        x, y, split_sizes, split_skipped, files[split] = _open_split(directory, split)
         arrays[split] = (x, y)
         skipped += split_skipped
         sizes.append(split_sizes)
@@ -265,6 +265,6 @@ def load_folder(root: str | Path, *, image_size: tuple[int, int] = (224, 224), c
                     test_carved=not splits.get("test"))
     if note:
         ds.split["note"] = note
-    ds.skipped = skipped
+    ds.skipped, ds.files = skipped, files
     ds.source_sizes = np.concatenate(sizes)
     return ds

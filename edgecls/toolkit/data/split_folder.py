@@ -24,8 +24,8 @@ import numpy as np
 
 from edgecls import console, fileio
 from edgecls.errors import EdgeclsError, clean_text
-from edgecls.toolkit.data.folder import scan_folder
-from edgecls.toolkit.data.split import stratified_split
+from edgecls.toolkit.data.folder import relative_key, scan_folder
+from edgecls.toolkit.data.split import hash_split
 
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 
@@ -58,13 +58,15 @@ def _check_paths(src: Path, dest: Path, mode: str) -> None:
     fileio.check_io({"SRC": src}, {"DEST": dest})
 
 
-def plan_split(items: list[tuple[Path, str]], ratios, seed: int) -> dict[str, np.ndarray]:
-    """Indices of ``items`` per split: seeded and stratified by label."""
-    labels = np.array([label for _, label in items])
-    _, codes = np.unique(labels, return_inverse=True)
-    rest, test = stratified_split(codes, ratios[2], seed)
-    keep, val = stratified_split(codes[rest], ratios[1] / (ratios[0] + ratios[1]), seed + 1)
-    return {"train": rest[keep], "val": rest[val], "test": test}
+def plan_split(items: list[tuple[Path, str]], root: Path, ratios, seed: int) -> dict[str, np.ndarray]:
+    """Indices of ``items`` per split: each class's exact share, by a hash of each file's path inside
+    ``root`` (as ``train`` splits a folder), so a file added later moves at most one other of its class."""
+    keys, labels = [relative_key(path, root) for path, _ in items], [label for _, label in items]
+    rest, test = hash_split(keys, labels, ratios[2], seed, "test")
+    keep, val = hash_split([keys[i] for i in rest], [labels[i] for i in rest],
+                           ratios[1] / (ratios[0] + ratios[1]), seed, "val")
+    rest = np.array(rest, int)
+    return {"train": rest[keep], "val": rest[val], "test": np.array(test, int)}
 
 
 def split_folder(src: str | Path, dest: str | Path, *, ratios=(0.64, 0.16, 0.2), seed: int = 0,
@@ -82,7 +84,7 @@ def split_folder(src: str | Path, dest: str | Path, *, ratios=(0.64, 0.16, 0.2),
     counts: dict[str, dict[str, int]] = {}
     missing = []
     try:
-        for part, idx in plan_split(items, ratios, seed).items():
+        for part, idx in plan_split(items, src, ratios, seed).items():
             for i in idx:
                 path, label = items[i]
                 try:

@@ -487,7 +487,7 @@ def _moved(ctx, message: str) -> None:
 
 
 @main.command()
-@click.argument("model_path", type=types.EXISTING_FILE)
+@click.argument("model_path", type=types.EXISTING)
 @click.option("--source", "-s", default="0", show_default=True,
               help="Camera index, video file, RTSP/HTTP URL, image file or folder of images.")
 @click.option("--top-k", type=types.POSITIVE, default=1, show_default=True)
@@ -520,6 +520,7 @@ def run(model_path, source, top_k, threshold, classes, exclude, smooth, headless
     edgecls run model_int8.tflite --source 0                      # webcam window
     edgecls run model_int8.tflite --source clip.mp4 --headless --jsonl -
     edgecls run model_fp32.onnx --source photos/ --top-k 3 --save out.mp4
+    edgecls run runs/mini/export --source 0          # the fastest file that passes its gate here
     Keys in the window: q/Esc quit, space pause, s snapshot.
     """
     from edgecls import fileio
@@ -528,7 +529,12 @@ def run(model_path, source, top_k, threshold, classes, exclude, smooth, headless
     from edgecls.runtime.sources import open_source
 
     from edgecls.runtime.metadata import artifact_kind
+    from edgecls.runtime.verify import fastest_passing
 
+    if os.path.isdir(model_path):  # an export folder: pick its fastest passing file on this machine
+        model_path, why = fastest_passing(model_path, threads=threads, device=device,
+                                          kind="onnx" if providers else None)
+        console.info(why)
     if providers and artifact_kind(model_path) != "onnx":
         raise click.BadParameter("ONNX Runtime providers apply to .onnx models; this is a TFLite model "
                                  "(LiteRT runs it on the CPU with XNNPACK)", param_hint="'--provider'")

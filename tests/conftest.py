@@ -19,6 +19,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 collect_ignore_glob = ["clients/*"]  # scripts run inside other environments (MediaPipe), never imported here
 
 SAMPLE_EPOCHS = 4
+# The files that take longest start first (pytest-xdist hands whole files to workers in collection order):
+# the README's blocks alone run about 12 minutes in order, and started last they would set the suite's time.
+LONGEST_FIRST = ("test_readme.py", "test_train.py", "test_folders.py", "test_contract.py", "test_trust.py",
+                 "test_edges.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -75,23 +75,24 @@ def test_exif_orientation_is_applied(tmp_path):
 
 
 def test_adding_files_never_moves_the_others(tmp_path, sample):
-    """23.4: each file's split is its own; 10 new files in one class leave every old file where it was."""
+    """23.4 and 31.13: with the earlier split's record (what a run keeps in split.csv), 10 new files in one class
+    leave every old file where it was, and the class still gets its share of test files (14 of 70, by hand)."""
     from edgecls.toolkit.data.folder import _plan, scan_folder
 
     root = photos(tmp_path / "grow", sample, per_class=60)
 
-    def membership():
+    def membership(earlier):
         splits, _ = scan_folder(root)
         names = sorted({label for items in splits.values() for _, label in items})
-        plan, _ = _plan(splits, {n: i for i, n in enumerate(names)}, root, 0.1, 0.2, seed=0)
-        return {str(p): part for part, items in plan.items() for p, _ in items}
+        plan, _ = _plan(splits, {n: i for i, n in enumerate(names)}, root, 0.1, 0.2, 0, earlier)
+        return {p.relative_to(root).as_posix(): part for part, items in plan.items() for p, _ in items}
 
-    before = membership()
+    before = membership({})
     for n in range(10):
         cv2.imwrite(str(root / "bag" / f"new{n}.png"), sample.x_train[n])
-    after = membership()
+    after = membership(before)
     assert all(after[p] == part for p, part in before.items())
-    assert {part: sum(1 for v in after.values() if v == part) for part in ("train", "val", "test")}["test"] > 10
+    assert sum(1 for p, v in after.items() if v == "test" and p.startswith("bag/")) == 14
 
 
 def test_macro_average_counts_only_classes_present_like_scikit_learn():

@@ -285,6 +285,8 @@ MATRIX = [
     ("split --ratios negative", _split("-0.1,0.6,0.5"), 2, "'--ratios'"),
     ("split --ratios sum", _split("0.5,0.2,0.2"), 2, "must sum to 1"),
     ("run --labels wrong count", _labels_count, 2, "2 labels for a model with 11 classes"),  # 10 and unknown
+    ("run on a folder that is no export", lambda tmp, ctx: ["run", ctx["run"], "--source", ctx["video"], "--headless"],
+     2, "is a folder without parity.json"),
     # C10: what used to end in a traceback.
     ("train --out is a file", _out_is_file("train"), 2, "is a file"),
     ("export --out is a file", _out_is_file("export"), 2, "is a file"),

@@ -106,3 +106,35 @@ def test_a_missing_or_damaged_reference_set_is_one_line(tmp_path, exported, dama
     damage(copy / REFERENCE)
     proc = run_cli("verify", str(copy))
     assert proc.returncode != 0 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_run_on_an_export_folder_runs_its_fastest_file_that_passes_here(tmp_path, exported, reference, sample):
+    """Issue 33.3: `edgecls run EXPORT_DIR` re-gates every file on this machine and runs the fastest that passes.
+    A gate of agreement 1.0 leaves only the files that agree on every reference image, counted by hand with
+    LiteRT and ONNX Runtime; the chosen file is one of them, and the line's p50 is the lowest it lists."""
+    import re
+
+    from test_repair import answers_by_hand
+
+    copy = tmp_path / "export"
+    shutil.copytree(exported, copy)
+    report = json.loads((copy / "parity.json").read_text())
+    report["gate"] = {"max_drop_points": 0.0, "min_agreement": 1.0, "max_class_drop_points": None}
+    (copy / "parity.json").write_text(json.dumps(report))
+
+    def agrees_everywhere(path) -> bool:
+        return bool((answers_by_hand(path, reference["x"]) == reference["probs"].argmax(1)).all())
+
+    passing = {row["artifact"] for row in report["artifacts"] if agrees_everywhere(copy / row["artifact"])}
+    assert passing and len(passing) < len(report["artifacts"])  # the gate leaves some out
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(images / f"{i}.png"), sample.x_test[i])
+    proc = run_cli("run", str(copy), "--source", str(images), "--headless", check=True)
+    line = next(line for line in proc.stderr.splitlines() if "the fastest of the" in line)
+    chosen = line.split(":", 1)[0]
+    assert chosen in passing and f"the fastest of the {len(passing)} files" in line, line
+    times = [float(t) for t in re.findall(r"(\d+\.\d+)(?: ms a frame|,| ms\))", line)]
+    assert times[0] == min(times) and len(times) == len(passing), line
+    assert f"{chosen}" in proc.stderr.split(line, 1)[1]  # the banner names the file it runs

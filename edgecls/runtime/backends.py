@@ -24,8 +24,8 @@ def quantize_input(pixels: np.ndarray, dtype, scale: float, zero_point: int) -> 
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return pixels.astype(dtype)
-    if not scale:  # an unquantized integer input takes the raw pixels
-        return pixels.astype(dtype)
+    if not scale or (scale == 1.0 and zero_point == 0 and pixels.dtype == dtype):  # raw pixels, as they are
+        return pixels.astype(dtype, copy=False)
     info = np.iinfo(dtype)
     q = np.round(pixels.astype(np.float32) / scale + zero_point)
     return np.clip(q, info.min, info.max).astype(dtype)

@@ -125,6 +125,31 @@ def verify_export(folder: str | Path, *, images: str | Path | None = None, threa
     return result
 
 
+def fastest_passing(folder: str | Path, *, threads: int | None = None, device: str = "auto",
+                    kind: str | None = None) -> tuple[Path, str]:
+    """The file of an export to run here: of those that pass their gate on this machine (verified on its
+    reference set with this machine's kernels), the one with the lowest per-frame p50; and a line saying
+    which and why. int8 is not always the fastest on x86 (a repaired file can be slower than fp32).
+    ``kind`` ("tflite" or "onnx") limits the choice to one runtime."""
+    from edgecls.runtime.metadata import artifact_kind
+
+    folder = Path(folder)
+    if not (folder / "parity.json").is_file():
+        raise EdgeclsError(f"{clean_text(folder)} is a folder without parity.json: give a model file, or an export "
+                           "folder written by `edgecls export`")
+    result = verify_export(folder, threads=threads, device=device)
+    rows = sorted((r for r in result["artifacts"] if r["passed"] and
+                   (kind is None or artifact_kind(folder / r["artifact"]) == kind)),
+                  key=lambda r: r["latency_ms"]["p50"])
+    if not rows:
+        raise EdgeclsError(f"{clean_text(folder)}: no {kind or 'model'} file there passes its gate on this machine "
+                           f"(`edgecls verify {clean_text(folder)}` shows each one)")
+    best, others = rows[0], ", ".join(f"{r['artifact']} {r['latency_ms']['p50']:.3f}" for r in rows[1:])
+    why = (f"{best['artifact']}: the fastest of the {len(rows)} files that pass the gate on this machine "
+           f"({best['latency_ms']['p50']:.3f} ms a frame, p50{'; ' + others + ' ms' if others else ''})")
+    return folder / best["artifact"], why
+
+
 def float_reference(folder: Path, report: dict) -> Path:
     """The export's fp32 artifact: where no original runs, the closest thing to it (the first fp32 file
     parity.json lists, whether or not it is among those verified)."""

@@ -97,9 +97,12 @@ def _logits(dense, features: np.ndarray) -> np.ndarray:
     return features @ kernel + bias
 
 
-def _features(model, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, object]:
+def _features(model, x: np.ndarray) -> tuple[np.ndarray, object]:
     import keras
 
+    from edgecls.toolkit.evaluate import images_per_batch
+
+    batch_size = images_per_batch(x.shape[1:])
     features, dense = classifier_parts(model)
     extractor = keras.Model(model.input, features)
     out = [keras.ops.convert_to_numpy(extractor(np.asarray(x[i : i + batch_size]), training=False))

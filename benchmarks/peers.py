@@ -2,6 +2,7 @@
 
     python benchmarks/peers.py EXPORT_DIR [EXPORT_DIR ...] [--rounds 7] [--frames 40]
         [--json benchmarks/results/peers.json] [--markdown benchmarks/results/peers.md]
+    python benchmarks/peers.py --from-json benchmarks/results/peers.json   # the tables again, no measuring
 
 For each export folder's ``model_int8.tflite`` and ``model_fp32.tflite``, each frame size
 (640x480, 1280x720 BGR, as OpenCV gives camera frames), resize mode (crop: the centred square;
@@ -177,6 +178,20 @@ def measure(path: Path, frames: np.ndarray, mode: str, threads: int, rounds: int
     return row
 
 
+def summary(rows: list[dict]) -> str:
+    """One line per model, file and frame size: the range of each ratio over crop/stretch and thread counts."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["file"], r["frame"]), []).append(r)
+    lines = ["| model | file | frame | edgecls ms | edgecls / MediaPipe | edgecls / by hand |", "|" + "---|" * 6]
+    span = lambda values: f"{min(values):.2f}-{max(values):.2f}"
+    for (model, file, frame), group in groups.items():
+        lines.append(f"| {model} | {file} | {frame} | {span([r['p50_ms']['edgecls'] for r in group])} | "
+                     f"{span([r.get('edgecls_over_mediapipe', float('nan')) for r in group])} | "
+                     f"{span([r['edgecls_over_by_hand'] for r in group])} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| model | file | frame | resize | threads | edgecls ms | by hand ms | MediaPipe ms | edgecls / MediaPipe "
              "| edgecls / by hand | agree hand | agree MediaPipe |", "|" + "---|" * 12]
@@ -192,12 +207,17 @@ def markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("exports", nargs="+", type=Path)
+    parser.add_argument("exports", nargs="*", type=Path, help="export folders; a folder's parent names the model")
+    parser.add_argument("--from-json", type=Path, help="write the tables of an earlier run's JSON, measuring nothing")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "peers.json"))
     parser.add_argument("--markdown", default=str(ROOT / "benchmarks" / "results" / "peers.md"))
     args = parser.parse_args()
+    if args.from_json:
+        rows = json.loads(args.from_json.read_text())["rows"]
+        Path(args.markdown).write_text(summary(rows) + "\n" + markdown(rows))
+        return
     mediapipe = MediaPipe() if MEDIAPIPE.is_file() else None
     if mediapipe is None:
         print(f"MediaPipe's environment is not at {MEDIAPIPE} (the tests make it): its columns stay empty",
@@ -217,12 +237,20 @@ def main() -> None:
                             print(json.dumps(rows[-1]), flush=True)
     if mediapipe:
         mediapipe.close()
-    import platform
-
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores",
               "rounds": args.rounds, "frames": args.frames, "rows": rows}
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    Path(args.markdown).write_text(markdown(rows))
+    Path(args.markdown).write_text(summary(rows) + "\n" + markdown(rows))
+
+
+def cpu_name() -> str:
+    """The CPU's model name as Linux reports it (``platform.machine()`` elsewhere)."""
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+             if line.startswith("model name")]
+    return names[0] if names else platform.machine()
 
 
 if __name__ == "__main__":

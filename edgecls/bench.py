@@ -189,8 +189,9 @@ def _artifact_test_images(clf, data: str, limit: int | None):
 
     seed = (clf.metadata or {}).get("split_seed")
     seed = seed if isinstance(seed, int) and 0 <= seed < 2**32 else None  # metadata is untrusted
+    record = source_split_record(clf, data)
     ds = load_dataset(data, image_size=clf.height, channels=clf.channels, resize=clf.resize,
-                      seed=0 if seed is None else int(seed))
+                      seed=0 if seed is None else int(seed), split_record=record or None)
     if ds.image_shape[:2] != (clf.height, clf.width):
         raise EdgeclsError(f"--data {ds.name} has {ds.image_shape} images but {clf.path} takes "
                            f"{(clf.height, clf.width, clf.channels)}")
@@ -201,7 +202,26 @@ def _artifact_test_images(clf, data: str, limit: int | None):
     if seed is None and ds.split.get("test_carved"):
         note = (f"measured on all {len(y)} test images of {ds.name} split with seed 0: {clf.path.name} does not "
                 "record its run's split, so some may be images it was trained on")
+    elif not record and ds.split.get("test_carved"):
+        note = (f"split with its run's seed {seed} (the run's split.csv is not beside {clf.path.name}): if files were "
+                "added since training, or the run used --init, a few test images may be ones it was trained on")
     return (x, y), ds.name, note
+
+
+def source_split_record(clf, data: str) -> dict[str, str]:
+    """The split file by file of the run the artifact was exported from, where the artifact still sits in
+    that run's export folder (``RUN/export/FILE``), the run's model is the one it was made from (its
+    ``source_sha256``) and the run trained on ``data``: with it, files added to the folder since never
+    bring training images into the test split. Empty otherwise."""
+    from edgecls.toolkit.rundir import RunDir, sha256
+
+    run = RunDir(Path(clf.path).resolve().parent.parent)
+    record = run.split_record()
+    trained_on = run.config().get("data")
+    if not record or not trained_on or not run.finished() or not Path(data).is_dir():
+        return {}
+    same_data = Path(trained_on).resolve() == Path(data).resolve()
+    return record if same_data and sha256(run.model) == (clf.metadata or {}).get("source_sha256") else {}
 
 
 def bench_artifact(path: str, *, data: str | None = None, iterations: int = 300, seconds: float = 2.0,

@@ -432,6 +432,23 @@ def test_init_on_the_same_folder_never_tests_on_the_parents_training_files(tmp_p
     trained = json.loads((tmp_path / "child" / "metrics.json").read_text())
     again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert again["accuracy"] == trained["accuracy"] and np.sum(again["confusion_matrix"]) == len(test)
+    _bench_file_splits_by_its_runs_record(tmp_path / "base", root, parent)
+
+
+def _bench_file_splits_by_its_runs_record(run: Path, root: Path, record: dict[str, str]):
+    """31.7: ``bench FILE --data FOLDER`` on a file in its run's export splits the grown folder by the run's
+    split.csv; the same file copied elsewhere says its split may hold training images."""
+    from edgecls.bench import bench_artifact, source_split_record
+    from edgecls.runtime import Classifier
+
+    run_cli("export", str(run), "--formats", "tflite-fp32", "--unknown", "off", check=True)
+    in_place = run / "export" / "model_fp32.tflite"
+    elsewhere = Path(shutil.copy(in_place, run.parent / "copied.tflite"))
+    assert source_split_record(Classifier(in_place), str(root)) == record
+    assert source_split_record(Classifier(elsewhere), str(root)) == {}
+    here, away = (bench_artifact(str(p), data=str(root), iterations=5, seconds=0.1) for p in (in_place, elsewhere))
+    assert not [n for n in here["notes"] if "split" in n], here["notes"]
+    assert [n for n in away["notes"] if "split.csv is not beside copied.tflite" in n], away["notes"]
 
 
 # -- behaviours no test pinned (issue 31, last section) --------------------------------------------

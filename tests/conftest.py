@@ -15,12 +15,6 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Three test workers share CI's two cores: TensorFlow in each process (and in every command a test starts) runs
-# one thread, which spends 13% less CPU on a training run than its default pools that wait for one another
-# (4-epoch sample run: 46.5 s against 53.3 s user). The data-parallel tests give their runs the default back.
-ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-for _name, _value in ONE_THREAD.items():
-    os.environ.setdefault(_name, _value)
 
 collect_ignore_glob = ["clients/*"]  # scripts run inside other environments (MediaPipe), never imported here
 
@@ -83,18 +77,15 @@ def trained_run(tmp_path_factory) -> Path:
         "train", "--data", "fashion-mnist-mini", "--epochs", str(SAMPLE_EPOCHS), "--out", str(out), check=True))
 
 
+EXPORTED_OPTIONS = ("--calib", "200", "--min-agreement", "0.9", "--max-class-drop", "100", "--max-drop", "5")
+
+
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, trained_run) -> Path:
     """All six artifacts of the trained run (gate loosened: a 4-epoch model is not the point here)."""
-    made_once(tmp_path_factory, "mini-export", lambda _: run_cli(
-        "export", str(trained_run), "--int8", "--calib", "200", "--min-agreement", "0.9", "--max-class-drop", "100",
-        "--max-drop", "5", check=True))
+    made_once(tmp_path_factory, "mini-export", lambda _: run_cli("export", str(trained_run), "--int8",
+                                                                  *EXPORTED_OPTIONS, check=True))
     return trained_run / "export"
-
-
-def without_one_thread() -> dict[str, str]:
-    """The environment with TensorFlow's own thread pools (two devices of one CPU need both at once)."""
-    return {k: v for k, v in os.environ.items() if k not in ONE_THREAD}
 
 
 def tiny_npz(path: Path, sample, classes: int = 10, per_class: int = 30, test_per_class: int = 10) -> Path:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import EXPORTED_OPTIONS, run_cli
 
 GATE_OFF = ("--min-agreement", "0", "--max-drop", "100", "--max-class-drop", "100")
 
@@ -99,13 +99,85 @@ def test_two_model_files_in_one_folder_get_their_own_exports(tmp_path, trained_r
     assert second.default_export == folder / "b-export"
 
 
-def test_export_of_one_int8_format_publishes_only_that_file(run_copy):
-    """Issue 31.6: `--formats onnx-int8` once published the ungated fp32 ONNX it is quantized from."""
-    run_cli("export", str(run_copy), "--unknown", "off", "--formats", "onnx-int8", "--calib", "50", *GATE_OFF, check=True)
-    names = sorted(p.name for p in (run_copy / "export").iterdir())
+# -- each figure measured with other options beside it equals the figure measured alone (issue 31) ------
+
+def _answers(exported, photos, *options) -> list:
+    proc = run_cli("run", str(exported / "model_fp32.tflite"), "--source", str(photos), "--headless", "--jsonl", "-",
+                   *options, check=True)
+    return [json.loads(line)["top_k"][0] for line in proc.stdout.splitlines()]
+
+
+def _verify(exported, *options) -> dict:
+    """``verify --json``: each artifact's row, and the agreement on ``--images`` where given."""
+    report = json.loads(run_cli("verify", str(exported), *options, "--json", "-", check=True).stdout)
+    rows = {r["artifact"]: {k: r[k] for k in ("samples", "accuracy", "agreement")} for r in report["artifacts"]}
+    return {"rows": rows, "images": report.get("images", {}).get("agreement", {})}
+
+
+def _noise_folder(tmp_path) -> Path:
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):  # frames of nothing: where int8 and fp32 disagree most
+        cv2.imwrite(str(folder / f"{i:02d}.png"), rng.integers(0, 256, (28, 28), dtype=np.uint8))
+    return folder
+
+
+def _smooth_row(ctx):
+    return _answers(ctx["exported"], ctx["photos"], "--smooth", "3"), _answers(ctx["exported"], ctx["photos"])
+
+
+def _artifact_row(ctx):
+    one = _verify(ctx["exported"], "--artifact", "model_dynamic.tflite")["rows"]
+    return one, {"model_dynamic.tflite": _verify(ctx["exported"])["rows"]["model_dynamic.tflite"]}
+
+
+def _artifact_images_row(ctx):
+    images = str(_noise_folder(ctx["tmp"]))
+    one = _verify(ctx["exported"], "--artifact", "model_dynamic.tflite", "--images", images)["images"]
+    return one, {"model_dynamic.tflite": _verify(ctx["exported"], "--images", images)["images"]["model_dynamic.tflite"]}
+
+
+def _data_row(ctx):
+    """bench FILE --data: the figures export measured on the same test split (the file has an unknown class)."""
+    proc = run_cli("bench", str(ctx["exported"] / "model_int8.onnx"), "--data", "fashion-mnist-mini",
+                   "--iterations", "5", "--seconds", "0.1", "--json", "-", check=True)
+    row = json.loads(proc.stdout)["rows"][0]
+    parity = {r["artifact"]: r for r in json.loads((ctx["exported"] / "parity.json").read_text())["artifacts"]}
+    alone = parity["model_int8.onnx"]["unknown"]
+    return ([round(row["accuracy"], 4), round(row["accepted"], 4)],
+            [round(alone["accepted_accuracy"], 4), round(alone["accepted"], 4)])
+
+
+def _formats_row(ctx):
+    """Issue 31.6 too: `--formats onnx-int8` publishes that file alone (never the ungated fp32 ONNX it is
+    quantized from), measured as the export of every format measured it."""
+    run = ctx["run_copy"]
+    run_cli("export", str(run), "--formats", "onnx-int8", *EXPORTED_OPTIONS, check=True)
+    names = sorted(p.name for p in (run / "export").iterdir())
     assert names == ["labels.txt", "model_int8.onnx", "parity.json", "reference.npz"], names
-    rows = json.loads((run_copy / "export" / "parity.json").read_text())["artifacts"]
-    assert [r["artifact"] for r in rows] == ["model_int8.onnx"]
+
+    def row(export):
+        rows = {r["artifact"]: r for r in json.loads((export / "parity.json").read_text())["artifacts"]}
+        return {k: rows["model_int8.onnx"][k] for k in ("samples", "accuracy", "agreement", "unknown")}
+
+    assert [r["artifact"] for r in json.loads((run / "export" / "parity.json").read_text())["artifacts"]] == [
+        "model_int8.onnx"]
+    return row(run / "export"), row(ctx["exported"])
+
+
+FIGURES = [("run --smooth 3 over a folder", _smooth_row), ("verify --artifact", _artifact_row),
+           ("verify --artifact --images", _artifact_images_row), ("bench FILE --data", _data_row),
+           ("export --formats onnx-int8", _formats_row)]
+
+
+@pytest.mark.parametrize("row", [f for _, f in FIGURES], ids=[name for name, _ in FIGURES])
+def test_a_figure_measured_beside_other_options_equals_it_measured_alone(row, exported, photos, run_copy, tmp_path):
+    """The options that change what is measured, each beside the others, against the same figure measured by
+    the command without them (or by the command that measured it first): smoothing over separate files, one
+    artifact of several, one file of an export, one format of six."""
+    beside, alone = row({"exported": exported, "photos": photos, "run_copy": run_copy, "tmp": tmp_path})
+    assert beside == alone
 
 
 def _as_nobody() -> None:
@@ -265,11 +337,7 @@ def test_verify_one_artifact_on_images_compares_it_with_the_float_file(exported,
     """Issue 31.5: `verify --artifact X --images DIR` once compared X with itself (1.0000)."""
     from edgecls.runtime import Classifier
 
-    rng = np.random.default_rng(0)
-    images = tmp_path / "noise"
-    images.mkdir()
-    for i in range(40):  # frames of nothing: where int8 and fp32 disagree most
-        cv2.imwrite(str(images / f"{i:02d}.png"), rng.integers(0, 256, (28, 28), dtype=np.uint8))
+    images = _noise_folder(tmp_path)
     frames = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(images.iterdir())]
 
     def answers(name):

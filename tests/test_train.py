@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import SAMPLE_EPOCHS, run_cli, tiny_npz, without_one_thread
+from conftest import SAMPLE_EPOCHS, run_cli, tiny_npz
 
 
 def test_run_directory_is_complete_and_sane(trained_run, sample):
@@ -60,7 +60,7 @@ def test_refuses_to_overwrite_a_finished_run(trained_run):
 def test_resume_after_kill_9(tmp_path, sample, distribute):
     data = tiny_npz(tmp_path / "tiny.npz", sample, per_class=60)
     out = tmp_path / "run"
-    env = {**without_one_thread(), "EDGECLS_VIRTUAL_CPUS": "2"}
+    env = {**os.environ, "EDGECLS_VIRTUAL_CPUS": "2"}
     args = [sys.executable, "-m", "edgecls.cli", "train", "--data", str(data), "--epochs", "4",
             "--batch-size", "16", "--distribute", distribute, "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -150,7 +150,7 @@ def test_mixed_precision_stays_out_of_the_saved_model_and_exports(tmp_path, samp
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_data_parallel_on_two_virtual_cpus_matches_one_device(tmp_path, sample, backend):
     data = tiny_npz(tmp_path / "t.npz", sample, per_class=80)
-    env = {**without_one_thread(), "KERAS_BACKEND": backend, "EDGECLS_VIRTUAL_CPUS": "2"}
+    env = {**os.environ, "KERAS_BACKEND": backend, "EDGECLS_VIRTUAL_CPUS": "2"}
     accuracy, files = {}, {}
     for mode in ("none", "data-parallel"):
         out = tmp_path / mode

@@ -179,7 +179,8 @@ def test_training_reports_calibration(trained_run):
 
 def test_fitting_the_unknown_class_of_a_224_backbone_stays_within_memory(tmp_path):
     """A mobilenet_v2 at 224x224 exported with its unknown class was killed for memory (24 GB: 512 images a batch
-    through an eager call). The fit now takes batches sized by the image: peak RSS under 4 GB on 160 images."""
+    through an eager call). The fit now takes batches sized by the image: peak RSS under 8 GB on 160 images
+    (measured: 3.4 GB alone, up to 5.0 GB beside the rest of the suite; 15.0 GB with the 160 in one batch)."""
     script = """
 import resource, numpy as np
 from edgecls.toolkit.data.dataset import build_dataset
@@ -193,4 +194,4 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert int(proc.stdout.split()[-1]) < 4096, f"peak RSS {proc.stdout.split()[-1]} MB"
+    assert int(proc.stdout.split()[-1]) < 8192, f"peak RSS {proc.stdout.split()[-1]} MB"

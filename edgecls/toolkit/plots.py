@@ -25,15 +25,6 @@ def _save(fig, path: Path, tight: bool = True) -> Path:
     return path
 
 
-def _show(ax, image: np.ndarray) -> None:
-    if image.shape[-1] == 1:
-        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
-    else:
-        ax.imshow(image)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def plot_history(history: dict[str, list[float]], path: Path) -> Path:
     """Loss and accuracy per epoch, train beside validation."""
     plt = _plt()

@@ -2,6 +2,8 @@
 
     python benchmarks/unknown.py                       # both parts, about 10 minutes on 2 cores
     python benchmarks/unknown.py --part heldout        # the near-distribution check alone (the sample)
+    python benchmarks/unknown.py --part heldout --heldout-data fashion-mnist   # on the full data (trains ~20 min)
+    python benchmarks/unknown.py --from-json benchmarks/results/unknown.json  # the README's tables, no measuring
 
 Two parts, every figure measured in this one run and written to ``benchmarks/results/unknown.json``:
 
@@ -59,48 +61,50 @@ def held_out_data(folder: Path, data: str = "fashion-mnist-mini"):
 
 
 def detectors(model, ds, probes: dict[str, np.ndarray]) -> dict:
-    """Each method's false accepts on every probe set, at the acceptance of known test images that the
-    Mahalanobis threshold gives on validation (95%), with thresholds set on validation images."""
+    """Each method's false accepts on every probe set, at 95% acceptance of validation images, with
+    thresholds set on validation images. The distances read edgecls' description (the classifier's
+    features and each earlier stage's average); the last row reads the classifier's features alone."""
     from edgecls.runtime import confidence
-    from edgecls.toolkit.unknown import BETA, SHRINKAGE, _features, _logits
+    from edgecls.toolkit.unknown import BETA, SHRINKAGE, _described, classifier_parts
 
-    f_train, dense = _features(model, ds.x_train)
-    f_val, _ = _features(model, ds.x_val)
-    f_test, _ = _features(model, ds.x_test)
-    probe_f = {name: _features(model, x)[0] for name, x in probes.items()}
-    temperature = confidence.fit_temperature(_logits(dense, f_val), ds.y_val)
+    described = {"train": _described(model, ds.x_train), "val": _described(model, ds.x_val),
+                 "test": _described(model, ds.x_test), **{n: _described(model, x) for n, x in probes.items()}}
+    f_train = described["train"][0]
+    temperature = confidence.fit_temperature(described["val"][1], ds.y_val)
 
-    def msp(f):
-        return -confidence.softmax(_logits(dense, f) / temperature).max(axis=1)
+    def msp(f, z):
+        return -confidence.softmax(z / temperature).max(axis=1)
 
-    def energy(f):
-        z = _logits(dense, f) / temperature
+    def energy(f, z):
+        z = z / temperature
         return -(z.max(axis=1) + np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)))
 
     def mahalanobis(ridge):
         means, precision = confidence.fit_gaussian(f_train, ds.y_train, ds.num_classes, ridge)
-        return lambda f: confidence.min_distance(f, means, precision)
+        return lambda f, z: confidence.min_distance(f, means, precision)
 
-    def relative(beta):
-        means, precision = confidence.fit_gaussian(f_train, ds.y_train, ds.num_classes, SHRINKAGE)
+    def relative(beta, columns=slice(None)):
+        means, precision = confidence.fit_gaussian(f_train[:, columns], ds.y_train, ds.num_classes, SHRINKAGE)
         priors = np.bincount(ds.y_train, minlength=ds.num_classes) / len(ds.y_train)
-        return lambda f: confidence.relative_distance(f, means, precision, priors, beta)
+        return lambda f, z: confidence.relative_distance(f[:, columns], means, precision, priors, beta)
 
     unit = f_train / np.linalg.norm(f_train, axis=1, keepdims=True).clip(1e-12)
 
-    def knn(f, k=50):
+    def knn(f, z, k=50):
         g = f / np.linalg.norm(f, axis=1, keepdims=True).clip(1e-12)
         return -np.sort(g @ unit.T, axis=1)[:, -k]
 
+    features = slice(f_train.shape[1] - classifier_parts(model)[0][-1].shape[-1], None)  # the classifier's input, last
     methods = {"top probability (calibrated)": msp, "energy": energy, "kNN, normalised features (k=50)": knn,
                **{f"Mahalanobis, shrinkage {r:g}": mahalanobis(r) for r in (1e-3, 0.1, 1.0)},
                "relative Mahalanobis (Ren et al.), shrinkage 1": relative(1.0),
-               f"half relative, shrinkage 1 (edgecls' unknown, beta {BETA})": relative(BETA)}
+               f"half relative, shrinkage 1 (edgecls' unknown, beta {BETA})": relative(BETA),
+               "half relative, classifier features alone (edgecls before stages)": relative(BETA, features)}
     rows = {}
     for name, score in methods.items():
-        threshold = np.quantile(score(f_val), 0.95)
-        rows[name] = {"kept_test": round(float((score(f_test) <= threshold).mean()), 4),
-                      **{s: round(float((score(f) <= threshold).mean()), 4) for s, f in probe_f.items()}}
+        threshold = np.quantile(score(*described["val"]), 0.95)
+        rows[name] = {"kept_test": round(float((score(*described["test"]) <= threshold).mean()), 4),
+                      **{s: round(float((score(*described[s]) <= threshold).mean()), 4) for s in probes}}
     return rows
 
 
@@ -195,13 +199,47 @@ def part_full(work: Path) -> dict:
             "latency": latency_cost(out_on / "model_int8.tflite", out_off / "model_int8.tflite", ds.x_test)}
 
 
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def markdown(result: dict) -> str:
+    """The README's two tables from a run's JSON: the int8 files beside the top probability (the full model, the
+    held-out check on the full data and on the sample), and the detectors on the held-out model's features."""
+    parts = [(result.get(key), title) for key, title in (
+        ("full", "full Fashion-MNIST model"), ("heldout-fashion-mnist", "8 classes, 2 held out (full data)"),
+        ("heldout", "8 classes, 2 held out (sample)")) if result.get(key)]
+    held = result.get("heldout-fashion-mnist") or result.get("heldout", {})
+    names = {"flat": "flat grey frames (32 levels)", "noise": "sensor noise (96)", "texture": "blurred textures (96)",
+             "handwritten digits": "handwritten digits (scikit-learn's 1 797)",
+             "held-out classes": f"the 2 held-out classes ({', '.join(HELD_OUT)})"}
+    lines = ["| frames of nothing it knows | " + " | ".join(f"{t}: `unknown` | top probability" for _, t in parts) + " |",
+             "|---|" + "---:|---:|" * len(parts),
+             "| known test images kept | " + " | ".join(
+                 f"{_pct(p['int8_tflite']['accepted'])} (accuracy {_pct(p['int8_tflite']['accepted_accuracy'])}) | same"
+                 for p, _ in parts) + " |"]
+    for key, name in names.items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{_pct(p['int8_tflite']['false_accepts'].get(key))} | {_pct(p['top_probability_same_acceptance'].get(key))}"
+            for p, _ in parts) + " |")
+    sets = ["flat", "noise", "texture", "held-out classes"]
+    lines += ["", "| detector | known kept | " + " | ".join(sets) + " |", "|---|---:|" + "---:|" * len(sets)]
+    lines += [f"| {name} | {_pct(row['kept_test'])} | " + " | ".join(_pct(row.get(s)) for s in sets) + " |"
+              for name, row in held.get("detectors", {}).items()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["heldout", "full", "both"], default="both")
     parser.add_argument("--heldout-data", default="fashion-mnist-mini",
                         help="dataset of the held-out part (fashion-mnist: the full one; trains for a long while)")
     parser.add_argument("--heldout-run", type=Path, help="an 8-class edge-cnn run already trained for it")
+    parser.add_argument("--from-json", type=Path, help="print the README's tables of an earlier run, measuring nothing")
     args = parser.parse_args()
+    if args.from_json:
+        print(markdown(json.loads(args.from_json.read_text())))
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="edgecls-unknown-") as tmp:

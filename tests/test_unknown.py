@@ -77,10 +77,8 @@ def test_the_graph_computes_the_distance_numpy_computes(fitted, sample):
     """The unknown head, built from Keras layers, against numpy on the same features and constants."""
     import keras
 
-    from edgecls.toolkit.unknown import classifier_parts
-
     model, f, deployed = fitted
-    features = keras.Model(model.input, classifier_parts(model)[0]).predict(sample.x_test, verbose=0)
+    features = edge_cnn_description(keras, model, sample.x_test)
     expected = confidence.relative_distance(features, f.means, f.precision, f.priors, beta=0.5)
     u = deployed.predict(sample.x_test, verbose=0)[:, -1].astype(np.float64)
     inside = (u > 1e-3) & (u < 1 - 1e-3)  # where the sigmoid is not saturated, it gives the distance back
@@ -91,6 +89,46 @@ def test_the_graph_computes_the_distance_numpy_computes(fitted, sample):
     near = expected < f.threshold - 0.2 * f.spread
     probs = deployed.predict(sample.x_test, verbose=0)
     assert (~confidence.accepted(probs[far])).all() and confidence.accepted(probs[near]).all()
+
+
+def edge_cnn_description(keras, model, x):
+    """By hand from the edge-cnn's layout: the averages of its 28x28 and 14x14 stages (the last ReLU at each
+    size) and the classifier layer's input."""
+    outputs = [model.get_layer("re_lu").output, model.get_layer("re_lu_1").output, model.layers[-1].input]
+    parts = keras.Model(model.input, outputs).predict(x, verbose=0)
+    return np.concatenate([parts[0].mean(axis=(1, 2)), parts[1].mean(axis=(1, 2)), parts[2]], axis=1)
+
+
+def test_the_distance_reads_each_earlier_stage_beside_the_features():
+    """Which tensors the distance reads, for the layouts edgecls meets: its own CNN, an MLP, a backbone nested as
+    one layer, and a notebook CNN behind the input contract."""
+    import keras
+
+    from edgecls.toolkit.contract import InputContract, wrap
+    from edgecls.toolkit.models import build_model
+    from edgecls.toolkit.unknown import _described, classifier_parts
+
+    x = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
+    cnn = build_model("edge-cnn", (28, 28, 1), 10)
+    assert np.allclose(_described(cnn, x)[0], edge_cnn_description(keras, cnn, x), atol=1e-5)
+    for flat_or_nested, shape in ((build_model("mlp", (28, 28, 1), 10), (28, 28, 1)),
+                                  (build_model("mobilenet_v2", (32, 32, 3), 4), (32, 32, 3))):
+        parts, dense = classifier_parts(flat_or_nested)
+        assert len(parts) == 1 and parts[0] is dense.input  # an MLP has no stage; a nested backbone's: not twice
+        images = np.random.default_rng(1).integers(0, 256, (3, *shape), dtype=np.uint8)
+        features = keras.Model(flat_or_nested.input, dense.input).predict(images, verbose=0)
+        assert np.allclose(_described(flat_or_nested, images)[0], features, atol=1e-5)
+    L = keras.layers
+    notebook = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(),
+                                 L.Conv2D(16, 3, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(10)])
+    wrapped = wrap(notebook, InputContract.from_options("0,1"), (28, 28, 1))
+    described = _described(wrapped, x)[0]
+    conv, pool, conv_1, average, _ = notebook.layers  # by hand, eagerly: 26x26 (conv), 13x13 (pool), then features
+    stage = np.asarray(conv(x.astype(np.float32) / 255))
+    pooled = np.asarray(pool(stage))
+    features = np.asarray(average(conv_1(pooled)))
+    expected = np.concatenate([stage.mean(axis=(1, 2)), pooled.mean(axis=(1, 2)), features], axis=1)
+    assert np.allclose(described, expected, atol=1e-5)
 
 
 def test_accepted_answers_are_the_models_own(fitted, sample):
@@ -195,3 +233,16 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.split()[-1]) < 8192, f"peak RSS {proc.stdout.split()[-1]} MB"
+
+
+def test_the_readme_shows_the_committed_benchmarks_tables():
+    """The README's unknown tables are what benchmarks/unknown.py writes from its committed JSON, word for word."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("unknown_benchmark", root / "benchmarks" / "unknown.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    tables = benchmark.markdown(json.loads((root / "benchmarks" / "results" / "unknown.json").read_text()))
+    assert tables.count("\n") > 10 and tables in (root / "README.md").read_text()

@@ -106,8 +106,10 @@ def fit_gaussian(features: np.ndarray, labels: np.ndarray, classes: int, ridge: 
 
 def min_distance(features: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
     """For each row of ``features``: the smallest squared Mahalanobis distance to a class mean."""
-    diff = np.asarray(features, np.float64)[:, None, :] - means[None]
-    return np.einsum("nck,kl,ncl->nc", diff, precision, diff).min(axis=1)
+    features = np.asarray(features, np.float64)
+    projected = features @ precision
+    squared = (projected * features).sum(axis=1)[:, None] - 2 * projected @ means.T
+    return (squared + ((means @ precision) * means).sum(axis=1)[None]).min(axis=1)
 
 
 def relative_distance(features: np.ndarray, means: np.ndarray, precision: np.ndarray, priors: np.ndarray,
@@ -150,18 +152,20 @@ def distance(u: float, unknown: dict) -> float | None:
 
 def unknown_figures(probs: np.ndarray, labels: np.ndarray, probe_probs: dict[str, np.ndarray]) -> dict:
     """What an artifact with an unknown class does: the share of (known) test images it accepts, its
-    accuracy on them, the calibration error of its known-class probabilities, and the share of each
-    set of frames of nothing that it wrongly names as a class (false accepts).
+    accuracy on them, the calibration error of the answers it gives (the known-class probabilities of
+    the images it names a class for: an int8 file sure of unknown rounds them all to 0, leaving no
+    class probability to score), and the share of each set of frames of nothing that it wrongly names
+    as a class (false accepts).
 
-    >>> p = np.array([[0.8, 0.1, 0.1], [0.2, 0.2, 0.6], [0.1, 0.7, 0.2]])
+    >>> p = np.array([[0.8, 0.1, 0.1], [0.2, 0.2, 0.6], [0.1, 0.7, 0.2]])  # ECE: one bin, (8/9 + 7/8) / 2 - 1/2
     >>> f = unknown_figures(p, np.array([0, 0, 0]), {"flat": np.array([[0.1, 0.1, 0.8]])})
-    >>> f["accepted"], f["accepted_accuracy"], f["false_accepts"]
-    (0.6667, 0.5, {'flat': 0.0})
+    >>> f["accepted"], f["accepted_accuracy"], f["ece"], f["false_accepts"]
+    (0.6667, 0.5, 0.3819, {'flat': 0.0})
     """
     keep = accepted(probs)
     return {"accepted": round(float(keep.mean()), 4),
             "accepted_accuracy": round(float((probs[keep].argmax(1) == labels[keep]).mean()), 4) if keep.any() else None,
-            "ece": round(ece(known_probabilities(probs), labels), 4),
+            "ece": round(ece(known_probabilities(probs[keep]), labels[keep]), 4) if keep.any() else None,
             "false_accepts": {name: round(float(accepted(p).mean()), 4) for name, p in probe_probs.items()}}
 
 
@@ -175,5 +179,5 @@ def format_unknown(rows: list[dict], fitted: dict) -> str:
         u = r.get("unknown")
         if u:
             lines.append(f"{r['artifact']:<22} {u['accepted']:>8.2%} {u['accepted_accuracy'] or 0:>8.2%} "
-                         f"{u['ece']:>6.3f}  " + "  ".join(f"{u['false_accepts'][s]:>8.2%}" for s in sets))
+                         f"{u['ece'] or 0:>6.3f}  " + "  ".join(f"{u['false_accepts'][s]:>8.2%}" for s in sets))
     return "\n".join(lines + ["(false accepts: the share of frames of nothing that an artifact names as a class)"])

@@ -10,7 +10,8 @@ Three steps, each measured on data the test split never sees:
 
 1. **Temperature** (Guo et al., 2017): the classifier's logits are divided by the T that minimises
    the validation split's negative log-likelihood, folded into the last Dense layer.
-2. **A class-conditional Gaussian** on the features the classifier layer reads (its input): class
+2. **A class-conditional Gaussian** on the features the classifier layer reads (its input), with the
+   global average of each earlier stage of the network beside them (:func:`classifier_parts`): class
    means and one shared covariance from the training split (Lee et al., 2018), shrunk toward its
    mean variance. The distance of an image is its smallest squared Mahalanobis distance to a class
    mean minus half its distance to one Gaussian of all the data (half the relative distance of Ren
@@ -65,8 +66,13 @@ class Fitted:
 
 
 def classifier_parts(model):
-    """``(features, dense)``: the tensor the model's last Dense layer reads, in ``model``'s own graph, and
-    that layer. A model wrapped around another (a foreign model behind its input contract) is opened.
+    """``(parts, dense)``: the tensors the unknown distance reads, the last of them the one the model's last
+    Dense layer reads, and that layer, in ``model``'s own graph. A model wrapped around another (a foreign
+    model behind its input contract) is opened.
+
+    The parts before the features are the global averages of each earlier stage (:func:`stages`): the
+    features alone see a blurred texture as a blob of cloth, the first stage does not (benchmarks/unknown.py;
+    the feature ensemble of Lee et al., 2018). Kept apart, not concatenated: int8 gives each its own scale.
 
     Refused in one line where the model does not end in a Dense classifier (with or without a softmax).
     """
@@ -77,13 +83,33 @@ def classifier_parts(model):
     if isinstance(last, (keras.layers.Softmax, keras.layers.Activation)) and len(layers) > 1:
         last = layers[-2]
     if isinstance(last, keras.layers.Dense):
-        return last.input, last
-    if isinstance(last, keras.Model):  # a wrapped model: its classifier's input, fed what the wrapper feeds it
-        inner_features, dense = classifier_parts(last)
+        pooled = [keras.layers.GlobalAveragePooling2D(name=f"unknown_stage_{i}")(t) for i, t in enumerate(stages(layers))]
+        return [*pooled, last.input], last
+    if isinstance(last, keras.Model):  # a wrapped model: its parts, fed what the wrapper feeds it, in one call
+        inner_parts, dense = classifier_parts(last)
         fed = model.layers[model.layers.index(last) - 1].output  # a wrapper is a chain (toolkit.contract.wrap)
-        return keras.Model(last.inputs, inner_features, name=f"{last.name}_features")(fed), dense
+        return list(keras.Model(last.inputs, inner_parts, name=f"{last.name}_features")(fed)), dense
     raise EdgeclsError(f"the unknown class needs a model that ends in a Dense classifier layer; {model.name} ends "
                        f"in {type(last).__name__ if last else 'nothing'}")
+
+
+def stages(layers) -> list:
+    """The image tensors worth describing: after the first convolution, the last output at each spatial size but
+    the final one (the features summarise it); not 1x1 (squeeze-excite) nor pixel-like (4 channels or fewer).
+    A backbone nested as one layer is not opened (its stages would be computed twice): the features alone."""
+    by_size: dict[tuple, object] = {}
+    convolved = False
+    for layer in layers:
+        convolved = convolved or any(len(w.shape) == 4 for w in layer.weights)
+        try:
+            out = layer.output
+            shape = tuple(out.shape)
+        except (AttributeError, ValueError, TypeError):  # shared, several outputs, never called
+            continue
+        if convolved and len(shape) == 4 and None not in shape[1:] and shape[1] * shape[2] > 1 and shape[3] > 4:
+            by_size.pop(shape[1:3], None)
+            by_size[shape[1:3]] = out  # reinserted: the order of the sizes' last outputs
+    return list(by_size.values())[:-1]
 
 
 def _dense_weights(dense) -> tuple[np.ndarray, np.ndarray]:
@@ -97,28 +123,31 @@ def _logits(dense, features: np.ndarray) -> np.ndarray:
     return features @ kernel + bias
 
 
-def _features(model, x: np.ndarray) -> tuple[np.ndarray, object]:
+def _described(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(description, logits)`` of the images ``x``, float64, in batches: the description is the parts of
+    :func:`classifier_parts` side by side."""
     import keras
 
     from edgecls.toolkit.evaluate import images_per_batch
 
     batch_size = images_per_batch(x.shape[1:])
-    features, dense = classifier_parts(model)
-    extractor = keras.Model(model.input, features)
-    out = [keras.ops.convert_to_numpy(extractor(np.asarray(x[i : i + batch_size]), training=False))
-           for i in range(0, len(x), batch_size)]
-    return np.concatenate(out).reshape(len(x), -1).astype(np.float64), dense
+    parts, dense = classifier_parts(model)
+    extractor = keras.Model(model.input, parts)
+    out = [[keras.ops.convert_to_numpy(t) for t in keras.tree.flatten(extractor(np.asarray(x[i : i + batch_size]),
+                                                                              training=False))]
+           for i in range(0, len(x), batch_size)]  # flatten: a one-part model answers a tensor, not a list
+    parts = [np.concatenate(p).reshape(len(x), -1).astype(np.float64) for p in zip(*out)]
+    return np.concatenate(parts, axis=1), _logits(dense, parts[-1])
 
 
-def _temperature(model, ds) -> tuple[float, np.ndarray, np.ndarray, object]:
-    """The temperature fitted on the validation split, with the validation features and logits it came from
-    and the classifier layer. Refused where the data has too few validation images."""
+def _temperature(model, ds) -> tuple[float, np.ndarray, np.ndarray]:
+    """The temperature fitted on the validation split, with the validation descriptions and logits it came
+    from. Refused where the data has too few validation images."""
     if len(ds.y_val) < 2 * ds.num_classes:
         raise EdgeclsError(f"{ds.name} has {len(ds.y_val)} validation images, too few to calibrate and to set the "
                            f"unknown threshold (at least {2 * ds.num_classes}: more images or a larger --val-split)")
-    f_val, dense = _features(model, ds.x_val)
-    z_val = _logits(dense, f_val)
-    return confidence.fit_temperature(z_val, ds.y_val), f_val, z_val, dense
+    f_val, z_val = _described(model, ds.x_val)
+    return confidence.fit_temperature(z_val, ds.y_val), f_val, z_val
 
 
 def fit(model, ds, known_rate: float = 0.95) -> Fitted:
@@ -128,9 +157,9 @@ def fit(model, ds, known_rate: float = 0.95) -> Fitted:
 
     if not 0.5 <= known_rate < 1.0:
         raise EdgeclsError(f"known_rate must be in 0.5..1, got {known_rate}")
-    temperature, f_val, z_val, _ = _temperature(model, ds)
+    temperature, f_val, z_val = _temperature(model, ds)
     train = stratified_sample(ds.y_train, min(len(ds.y_train), 20_000), 0)
-    f_train, _ = _features(model, ds.x_train[train])
+    f_train, _ = _described(model, ds.x_train[train])
     means, precision = confidence.fit_gaussian(f_train, ds.y_train[train], ds.num_classes, SHRINKAGE)
     priors = np.bincount(ds.y_train[train], minlength=ds.num_classes) / len(train)
     scores = confidence.relative_distance(f_val, means, precision, priors, BETA)
@@ -146,10 +175,10 @@ def calibration(model, ds) -> tuple[dict, np.ndarray, np.ndarray] | None:
     (15 bins) before and after it: ``(record, test probabilities before, after)``; None where the model
     has no Dense classifier or the data no validation images."""
     try:
-        temperature, _, _, dense = _temperature(model, ds)
+        temperature, _, _ = _temperature(model, ds)
     except EdgeclsError:
         return None
-    z_test = _logits(dense, _features(model, ds.x_test)[0])
+    z_test = _described(model, ds.x_test)[1]
     before, after = confidence.softmax(z_test), confidence.softmax(z_test / temperature)
     record = {"bins": confidence.ECE_BINS, "temperature": round(temperature, 6), "fitted_on": "validation split",
               "test_before": round(confidence.ece(before, ds.y_test), 6),
@@ -189,18 +218,19 @@ def with_unknown(model, fitted: Fitted):
     import keras
 
     L = keras.layers
-    features, dense = classifier_parts(model)
+    parts, dense = classifier_parts(model)
+    features = parts[-1]
     kernel, bias = _dense_weights(dense)
     probs = L.Softmax(name="calibrated_probabilities")(
         _dense(L, features, kernel / fitted.temperature, bias / fitted.temperature, "calibrated_logits"))
     w = head_weights(fitted)
     classes, rank = w["means"].shape
-    s = _dense(L, features, w["span_kernel"], w["span_bias"], "unknown_span")              # (rank,)
+    s = _parts_dense(L, parts, w["span_kernel"], w["span_bias"], "unknown_span")            # (rank,)
     diffs = L.Reshape((classes, rank))(_dense(L, s, np.tile(np.eye(rank), classes), -w["means"].reshape(-1),
                                               "unknown_to_means"))                          # s - m_k
     to_means = _sum_of_squares(L, diffs, "unknown_class")                                    # (C, 1)
     nearest = L.GlobalMaxPooling1D(name="unknown_nearest")(L.Rescaling(-1.0)(to_means))     # -min_k |s - m_k|^2
-    rest = _sum_of_squares(L, _dense(L, features, w["rest_kernel"], w["rest_bias"], "unknown_rest"),
+    rest = _sum_of_squares(L, _parts_dense(L, parts, w["rest_kernel"], w["rest_bias"], "unknown_rest"),
                            "unknown_rest")                                                   # |r|^2
     to_all = _sum_of_squares(L, _dense(L, s, w["global_kernel"], w["global_bias"], "unknown_global"),
                              "unknown_all")                                                  # |A^(1/2) (s - s0)|^2
@@ -216,6 +246,16 @@ def with_unknown(model, fitted: Fitted):
     known = L.Multiply(name="known_probabilities")([probs, keep])
     out = L.Concatenate(name="probabilities_with_unknown")([known, u])
     return keras.Model(model.input, out, name=f"{model.name}_with_unknown")  # one tensor in, as converters need
+
+
+def _parts_dense(L, parts: list, kernel: np.ndarray, bias: np.ndarray, name: str):
+    """``concat(parts) @ kernel + bias`` as one Dense per part, added: in int8 each part keeps its own scale,
+    where a concatenation would give a stage's small averages the features' wide one."""
+    if len(parts) == 1:
+        return _dense(L, parts[0], kernel, bias, name)
+    rows = np.cumsum([0] + [int(p.shape[-1]) for p in parts])
+    return L.Add(name=name)([_dense(L, p, kernel[a:b], bias if i == 0 else None, f"{name}_{i}")
+                             for i, (p, a, b) in enumerate(zip(parts, rows[:-1], rows[1:]))])
 
 
 def _sum_of_squares(L, x, name: str):

@@ -88,7 +88,7 @@ def classifier_parts(model):
     if isinstance(last, keras.Model):  # a wrapped model: its parts, fed what the wrapper feeds it, in one call
         inner_parts, dense = classifier_parts(last)
         fed = model.layers[model.layers.index(last) - 1].output  # a wrapper is a chain (toolkit.contract.wrap)
-        return list(keras.Model(last.inputs, inner_parts, name=f"{last.name}_features")(fed)), dense
+        return keras.tree.flatten(keras.Model(last.inputs, inner_parts, name=f"{last.name}_features")(fed)), dense
     raise EdgeclsError(f"the unknown class needs a model that ends in a Dense classifier layer; {model.name} ends "
                        f"in {type(last).__name__ if last else 'nothing'}")
 

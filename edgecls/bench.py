@@ -216,13 +216,13 @@ def source_split_record(clf, data: str) -> dict[str, str]:
     from edgecls.toolkit.rundir import RunDir, sha256
 
     run = RunDir(Path(clf.path).resolve().parent.parent)
-    if not (run.path / RunDir.SPLIT).is_file() or not run.finished() or not Path(data).is_dir():
+    if not run.finished() or not Path(data).is_dir():
         return {}
     try:
         record, trained_on = run.split_record(), run.config().get("data")
     except (EdgeclsError, AttributeError):  # files of that name that are not an edgecls run's
         return {}
-    same_data = isinstance(trained_on, str) and Path(trained_on).resolve() == Path(data).resolve()
+    same_data = bool(record) and isinstance(trained_on, str) and Path(trained_on).resolve() == Path(data).resolve()
     return record if same_data and sha256(run.model) == (clf.metadata or {}).get("source_sha256") else {}
 
 

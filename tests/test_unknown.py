@@ -93,8 +93,9 @@ def test_the_graph_computes_the_distance_numpy_computes(fitted, sample):
 
 def edge_cnn_description(keras, model, x):
     """By hand from the edge-cnn's layout: the averages of its 28x28 and 14x14 stages (the last ReLU at each
-    size) and the classifier layer's input."""
-    outputs = [model.get_layer("re_lu").output, model.get_layer("re_lu_1").output, model.layers[-1].input]
+    size: its first two ReLUs) and the classifier layer's input."""
+    relus = [layer for layer in model.layers if isinstance(layer, keras.layers.ReLU)]  # names vary with the session
+    outputs = [relus[0].output, relus[1].output, model.layers[-1].input]
     parts = keras.Model(model.input, outputs).predict(x, verbose=0)
     return np.concatenate([parts[0].mean(axis=(1, 2)), parts[1].mean(axis=(1, 2)), parts[2]], axis=1)
 

@@ -14,7 +14,10 @@ same frames, conversion from BGR included:
   its centred square, LiteRT ``set_tensor`` / ``invoke`` / ``get_tensor``;
 - MediaPipe Tasks' ``ImageClassifier`` (IMAGE mode; crop as its ``region_of_interest``), in its
   own virtual environment (``$EDGECLS_TEST_VENVS/mediapipe-1.2.2``, made by the tests), a worker
-  process fed the same frames. MediaPipe's Python API has no thread count: it runs its default in every row.
+  process fed the same frames. MediaPipe's Python API has no thread count; on desktop Linux its XNNPACK
+  delegate defaults to 1 thread (``GetXnnpackDefaultNumThreads`` in mediapipe/calculators/tensor/
+  inference_calculator_utils.cc; measured: 1.01 CPU seconds per second of classifying), so the 1-thread
+  rows are like for like and in the other rows MediaPipe still runs 1 thread.
 
 Rounds alternate the contenders; each round times every frame once per contender and keeps the
 median; a row reports the p50 of the round medians and the ratios edgecls / MediaPipe and edgecls

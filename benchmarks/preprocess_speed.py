@@ -1,12 +1,13 @@
-"""Preprocessing: the two-step area resize against one exact INTER_AREA step, speed and answers, in one run.
+"""Preprocessing: the area steps against one INTER_AREA step and the exact area mean, speed and answers, in one run.
 
     python benchmarks/preprocess_speed.py [--model28 KERAS] [--model224 KERAS] [--frames 1000]
         [--data fashion-mnist-mini] [--answers-only] [--json benchmarks/results/preprocess_speed.json]
 
 ``to_model_input`` shrinks a frame with :func:`edgecls.runtime.preprocess.area_resize`: 2x2
-block averages (OpenCV's fastest INTER_AREA path) while the frame is at least twice the model's
-size, then one small area resize of the rest, before converting colours. The old path was one INTER_AREA call at a fractional factor (OpenCV's
-general path), after converting gray models' colours. Both keep the whole centred region.
+block averages (OpenCV's fastest INTER_AREA path) while the halved frame stays at least 8x the model's
+size (``HALVE_ABOVE``), then one small area resize of the rest, before converting colours. The old
+path was one INTER_AREA call at a fractional factor (OpenCV's general path), after converting gray
+models' colours. Both keep the whole centred region.
 
 Speed: 1 OpenCV thread, p50 of 300 calls each, the two alternating, per frame size, model size,
 colour and resize mode. Answers: top-1 of real Keras models on real test photos (the sample's
@@ -106,7 +107,7 @@ def answer_rows(models: dict, images: np.ndarray, chunk: int = 1000) -> list[dic
         color = "GRAY" if channels == 1 else "RGB"
         for height, width in FRAMES:
             for mode in ("crop", "stretch"):
-                same = {"one_step": 0, "exact": 0, "one_step_vs_exact": 0}
+                agree = {("steps", "one_step"): 0, ("steps", "exact"): 0, ("one_step", "exact"): 0}  # top-1 matches
                 worst = 0
                 for start in range(0, len(images), chunk):  # frames a chunk at a time: 1 000 720p frames are 2.8 GB
                     frames = list(camera_frames(images[start : start + chunk], height, width, seed=start))
@@ -114,15 +115,14 @@ def answer_rows(models: dict, images: np.ndarray, chunk: int = 1000) -> list[dic
                               "one_step": np.stack([one_step(f, size, color, mode) for f in frames]),
                               "exact": np.stack([exact(f, size, color, mode) for f in frames])}
                     top1 = {k: model.predict(v, verbose=0, batch_size=250).argmax(1) for k, v in pixels.items()}
-                    same["one_step"] += int((top1["steps"] == top1["one_step"]).sum())
-                    same["exact"] += int((top1["steps"] == top1["exact"]).sum())
-                    same["one_step_vs_exact"] += int((top1["one_step"] == top1["exact"]).sum())
+                    for a, b in agree:
+                        agree[a, b] += int((top1[a] == top1[b]).sum())
                     worst = max(worst, int(np.abs(pixels["steps"].astype(int) - pixels["one_step"]).max()))
                 n = len(images)
                 rows.append({"model": label, "frame": f"{width}x{height}", "resize": mode, "frames": n,
-                             "top1_agreement": round(same["one_step"] / n, 5),
-                             "top1_agreement_with_exact": round(same["exact"] / n, 5),
-                             "one_step_top1_agreement_with_exact": round(same["one_step_vs_exact"] / n, 5),
+                             "top1_agreement": round(agree["steps", "one_step"] / n, 5),
+                             "top1_agreement_with_exact": round(agree["steps", "exact"] / n, 5),
+                             "one_step_top1_agreement_with_exact": round(agree["one_step", "exact"] / n, 5),
                              "max_pixel_difference": worst})
                 print(rows[-1], flush=True)
     return rows

@@ -19,9 +19,11 @@ same frames, conversion from BGR included:
   inference_calculator_utils.cc; measured: 1.01 CPU seconds per second of classifying), so the 1-thread
   rows are like for like and in the other rows MediaPipe still runs 1 thread.
 
-Rounds alternate the contenders; each round times every frame once per contender and keeps the
-median; a row reports the p50 of the round medians and the ratios edgecls / MediaPipe and edgecls
-/ by hand, with the top-1 agreement of each peer with edgecls on the same frames.
+The contenders alternate frame by frame (each frame goes to all three in turn, the first to run
+rotating), so a slow second on a shared machine falls on all three alike; each round times every
+frame once per contender and keeps the median; a row reports the p50 of the round medians and the
+ratios edgecls / MediaPipe and edgecls / by hand, with the top-1 agreement of each peer with edgecls
+on the same frames.
 """
 
 from __future__ import annotations
@@ -68,15 +70,12 @@ for line in sys.stdin:
             classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame[:, :, ::-1])),
                                 image_processing_options=options)
         print(json.dumps({"ok": True}), flush=True)
-    else:
-        times, answers = [], []
-        for frame in frames:
-            t0 = time.perf_counter()
-            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame[:, :, ::-1]))
-            result = classifier.classify(image, image_processing_options=options)
-            times.append(time.perf_counter() - t0)
-            answers.append(result.classifications[0].categories[0].index)
-        print(json.dumps({"median_ms": float(np.median(times) * 1000), "answers": answers}), flush=True)
+    else:  # one frame, timed here: the pipe's round trip stays outside the time
+        t0 = time.perf_counter()
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frames[cmd["i"]][:, :, ::-1]))
+        result = classifier.classify(image, image_processing_options=options)
+        ms = (time.perf_counter() - t0) * 1000
+        print(json.dumps({"ms": ms, "answer": result.classifications[0].categories[0].index}), flush=True)
 if classifier is not None:
     classifier.close()
 '''
@@ -93,6 +92,11 @@ class MediaPipe:
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
+
+    def classify(self, i: int) -> tuple[float, int]:
+        """Frame ``i`` of the frames it opened: (milliseconds, as the worker timed them; class index)."""
+        got = self.ask(op="one", i=i)
+        return got["ms"], got["answer"]
 
     def close(self):
         self.proc.stdin.close()
@@ -138,13 +142,10 @@ def camera_frames(count: int, height: int, width: int) -> np.ndarray:
     return np.stack(frames)
 
 
-def _timed(fn, frames: np.ndarray) -> tuple[float, list[int]]:
-    times, answers = [], []
-    for frame in frames:
-        t0 = time.perf_counter()
-        answers.append(fn(frame))
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000), answers
+def _timed(fn, frame: np.ndarray) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    answer = fn(frame)
+    return (time.perf_counter() - t0) * 1000, answer
 
 
 def measure(path: Path, frames: np.ndarray, mode: str, threads: int, rounds: int, mediapipe, stash: Path) -> dict:
@@ -153,24 +154,27 @@ def measure(path: Path, frames: np.ndarray, mode: str, threads: int, rounds: int
     clf = Classifier(path, threads=threads, resize=mode)
     hand = ByHand(path, threads, mode == "crop")
     index = {label: i for i, label in enumerate(clf.labels)}
-    contenders = {"edgecls": lambda f: index[clf.classify(f, top_k=1)[0][0]], "by_hand": hand.classify}
-    medians = {name: [] for name in (*contenders, "mediapipe")}
-    answers = {}
+    local = {"edgecls": lambda f: index[clf.classify(f, top_k=1)[0][0]], "by_hand": hand.classify}
+    contenders = {name: (lambda i, fn=fn: _timed(fn, frames[i])) for name, fn in local.items()}
     if mediapipe:
         np.save(stash, frames)
         mediapipe.ask(op="open", model=str(path), frames=str(stash), crop=mode == "crop")
-    for name, fn in contenders.items():  # warm-up
+        contenders["mediapipe"] = mediapipe.classify
+    for fn in local.values():  # warm-up (MediaPipe's worker warms up on opening)
         for frame in frames[:3]:
             fn(frame)
+    medians = {name: [] for name in contenders}
     for _ in range(rounds):
-        for name, fn in contenders.items():
-            ms, answers[name] = _timed(fn, frames)
-            medians[name].append(ms)
-        if mediapipe:
-            got = mediapipe.ask(op="time")
-            medians["mediapipe"].append(got["median_ms"])
-            answers["mediapipe"] = got["answers"]
-    p50 = {name: float(np.median(m)) for name, m in medians.items() if m}
+        times, answers = {name: [] for name in contenders}, {name: [] for name in contenders}
+        for i in range(len(frames)):
+            names = list(contenders)
+            for name in names[i % len(names) :] + names[: i % len(names)]:  # the first to run rotates
+                ms, answer = contenders[name](i)
+                times[name].append(ms)
+                answers[name].append(answer)
+        for name in contenders:
+            medians[name].append(float(np.median(times[name])))
+    p50 = {name: float(np.median(m)) for name, m in medians.items()}
     ours = np.array(answers["edgecls"])
     row = {"p50_ms": {k: round(v, 4) for k, v in p50.items()},
            "edgecls_over_by_hand": round(p50["edgecls"] / p50["by_hand"], 3),

@@ -8,6 +8,7 @@ files are also the mutation-testing selection (`mutmut run`, see the README's De
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -101,6 +102,44 @@ def test_area_average_when_shrinking_by_hand():
     assert resize(image, 2, 2).tolist() == [[8, 16], [24, 9]]
     tall = np.repeat(np.array([[0], [0], [9], [90], [90], [99]], np.uint8), 2, axis=1)  # shrinks one side only
     assert resize(tall, 2, 2)[:, 0].tolist() == [3, 93]
+
+
+def area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in): how much of output pixel i's interval [i s, (i + 1) s), s = n_in / n_out, input pixel j covers."""
+    edges = np.arange(n_out + 1) * n_in / n_out
+    j = np.arange(n_in)
+    overlap = np.minimum(edges[1:, None], j + 1) - np.maximum(edges[:-1, None], j)
+    return np.clip(overlap, 0, None) / (n_in / n_out)
+
+
+def exact_area(frame_bgr: np.ndarray, height: int, width: int, color: str, mode: str) -> np.ndarray:
+    """The area mean in float64, rounded once: the luminance of each source pixel for GRAY, each channel for RGB."""
+    view = center_crop(frame_bgr, height, width) if mode == "crop" else frame_bgr
+    rgb = view[..., ::-1].astype(np.float64)
+    pixels = rgb @ np.array([0.299, 0.587, 0.114]) if color == "GRAY" else rgb
+    wy, wx = area_weights(view.shape[0], height), area_weights(view.shape[1], width)
+    rows = np.tensordot(wy, pixels, axes=(1, 0))                     # (height, view width[, 3])
+    out = np.moveaxis(np.tensordot(wx, rows, axes=(1, 1)), 0, 1)       # (height, width[, 3])
+    return np.rint(out).reshape(height, width, -1)
+
+
+@pytest.mark.parametrize("frame_size", [(480, 640), (720, 1280)])
+@pytest.mark.parametrize("size, color, mode", [(28, "GRAY", "crop"), (28, "GRAY", "stretch"), (32, "RGB", "crop"),
+                                               (32, "RGB", "stretch"), (224, "RGB", "crop")])
+def test_camera_frames_get_the_exact_area_mean(sample, frame_size, size, color, mode):
+    """Real test photos in camera-sized frames: the model sees the float64 area mean, rounded once, give or take
+    1 level on a few pixels (OpenCV rounds ties up and sums in float32; a GRAY frame's luminance is rounded per
+    source pixel before the mean). Measured on 20 frames a case: at least 98.6% of pixels equal. Halving in
+    8-bit steps first, as stop 36 did, left 84-91% equal."""
+    height, width = frame_size
+    rng = np.random.default_rng(size)
+    for image in sample.x_test[:3, :, :, 0]:
+        frame = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (31, 31), 8)
+        frame[:, (width - height) // 2 :][:, :height] = cv2.resize(image, (height, height))[..., None]
+        want = exact_area(frame, size, size, color, mode)
+        got = to_model_input(frame, size, size, color, mode).astype(np.float64)
+        assert np.abs(got - want).max() <= 1
+        assert (got == want).mean() >= 0.97
 
 
 def test_resize_crop_mode_called_directly():

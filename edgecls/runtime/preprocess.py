@@ -4,8 +4,10 @@ Frames come as OpenCV gives them: BGR, BGRA or single-channel, any size. The mod
 HxWxC uint8 in its own colour order (``GRAY`` or ``RGB``). Resizing is the only
 resampling step and follows the model's ``resize`` mode; no float maths happens here,
 so there is nothing to drift from training (image folders are decoded by this very code).
-A large shrink runs as area steps (:func:`area_resize`), and the frame is resized before its
-colours are converted, so the conversion touches the small image only.
+A shrink is one exact area average (OpenCV's INTER_AREA: every pixel of the view, rounded once).
+An RGB model's frame is resized before its channels are swapped, so the swap touches the small
+image only; a GRAY model's frame is converted first, so the average reads one channel and the
+luminance is rounded per source pixel, not again after the average.
 
 Example::
 
@@ -59,33 +61,6 @@ def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return image[top : top + ch, left : left + cw]
 
 
-HALVE_ABOVE = 8  # halve while the result keeps 8 or more source pixels per output pixel and side
-
-
-def area_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Shrink with INTER_AREA, every pixel of the region averaged. Whole factors (476 -> 28) are one
-    exact block mean; a fractional factor (480 -> 28) is first halved (2x2 block means, OpenCV's
-    fastest area path) while the halved image stays at least ``HALVE_ABOVE`` times the target,
-    then area-resized.
-
-    One area resize at a large fractional factor takes OpenCV's general path, about twice as slow at
-    camera sizes. The steps differ from it by rounding to 8 bits in between and by how an output
-    pixel's edge splits an intermediate pixel: at most 2 grey levels with intermediate pixels no
-    larger than 1/8 of an output pixel (at 1/2 of one, up to 79 levels on sharp edges). Top-1
-    agreement with the one-step resize on real frames: benchmarks/preprocess_speed.py.
-
-    >>> area_resize(np.arange(16, dtype=np.uint8).reshape(4, 4) * 10, 2, 2).tolist()  # 2x2 block means
-    [[25, 45], [105, 125]]
-    """
-    exact = image.shape[0] % height == 0 and image.shape[1] % width == 0  # whole factors: one exact block mean
-    while not exact and image.shape[0] % 2 == 0 and image.shape[1] % 2 == 0 \
-            and image.shape[0] >= 2 * HALVE_ABOVE * height and image.shape[1] >= 2 * HALVE_ABOVE * width:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    if image.shape[:2] != (height, width):
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    return image
-
-
 def resize(image: np.ndarray, height: int, width: int, mode: str = "stretch") -> np.ndarray:
     """Resize to (height, width): ``stretch``, ``crop`` (:func:`center_crop` first) or ``pad``."""
     channels = image.shape[2] if image.ndim == 3 else None
@@ -102,9 +77,7 @@ def resize(image: np.ndarray, height: int, width: int, mode: str = "stretch") ->
         return out
     elif mode != "stretch":
         raise EdgeclsError(f"unknown resize mode {mode!r}: use stretch, crop or pad")
-    if image.shape[0] >= height and image.shape[1] >= width:
-        image = area_resize(image, height, width)
-    elif image.shape[:2] != (height, width):
+    if image.shape[:2] != (height, width):
         shrinking = image.shape[0] > height or image.shape[1] > width
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     if channels is not None and image.ndim == 2:
@@ -120,4 +93,6 @@ def to_model_input(frame: np.ndarray, height: int, width: int, color: str, resiz
         raise EdgeclsError(f"expected a uint8 image, got {frame.dtype}")
     if resize_mode == "crop":  # a view: resizing then touches only the pixels kept
         frame, resize_mode = center_crop(frame, height, width), "stretch"
+    if color == "GRAY":
+        return np.ascontiguousarray(resize(convert_color(frame, color, source), height, width, resize_mode))
     return np.ascontiguousarray(convert_color(resize(frame, height, width, resize_mode), color, source))

@@ -163,16 +163,16 @@ def measure(path: Path, frames: np.ndarray, mode: str, threads: int, rounds: int
     for fn in local.values():  # warm-up (MediaPipe's worker warms up on opening)
         for frame in frames[:3]:
             fn(frame)
-    medians = {name: [] for name in contenders}
+    names = list(contenders)
+    medians = {name: [] for name in names}
     for _ in range(rounds):
-        times, answers = {name: [] for name in contenders}, {name: [] for name in contenders}
+        times, answers = {name: [] for name in names}, {name: [] for name in names}
         for i in range(len(frames)):
-            names = list(contenders)
             for name in names[i % len(names) :] + names[: i % len(names)]:  # the first to run rotates
                 ms, answer = contenders[name](i)
                 times[name].append(ms)
                 answers[name].append(answer)
-        for name in contenders:
+        for name in names:
             medians[name].append(float(np.median(times[name])))
     p50 = {name: float(np.median(m)) for name, m in medians.items()}
     ours = np.array(answers["edgecls"])

@@ -19,8 +19,12 @@ same frames, conversion from BGR included:
   inference_calculator_utils.cc; measured: 1.01 CPU seconds per second of classifying), so the 1-thread
   rows are like for like and in the other rows MediaPipe still runs 1 thread.
 
-The contenders alternate frame by frame (each frame goes to all three in turn, the first to run
-rotating), so a slow second on a shared machine falls on all three alike; each round times every
+A fourth column times LiteRT's ``invoke`` alone on the hand loop's interpreter (its input already
+set): the floor under any runtime that runs this file, so ``invoke / by hand`` is the lowest ratio
+to the hand loop that any preprocessing could reach.
+
+The contenders alternate frame by frame (each frame goes to all of them in turn, the first to run
+rotating), so a slow second on a shared machine falls on all alike; each round times every
 frame once per contender and keeps the median; a row reports the p50 of the round medians and the
 ratios edgecls / MediaPipe and edgecls / by hand, with the top-1 agreement of each peer with edgecls
 on the same frames.
@@ -127,6 +131,10 @@ class ByHand:
         self.interpreter.invoke()
         return int(self.interpreter.get_tensor(self.output)[0].argmax())
 
+    def invoke(self, frame: np.ndarray) -> None:
+        """The inference alone, on the input the last frame left: no runtime running this file does less."""
+        self.interpreter.invoke()
+
 
 def camera_frames(count: int, height: int, width: int) -> np.ndarray:
     """Real test photos (the embedded sample), upscaled bicubic into the centre of a frame over a smooth background."""
@@ -154,7 +162,8 @@ def measure(path: Path, frames: np.ndarray, mode: str, threads: int, rounds: int
     clf = Classifier(path, threads=threads, resize=mode)
     hand = ByHand(path, threads, mode == "crop")
     index = {label: i for i, label in enumerate(clf.labels)}
-    local = {"edgecls": lambda f: index[clf.classify(f, top_k=1)[0][0]], "by_hand": hand.classify}
+    local = {"edgecls": lambda f: index[clf.classify(f, top_k=1)[0][0]], "by_hand": hand.classify,
+             "invoke": hand.invoke}
     contenders = {name: (lambda i, fn=fn: _timed(fn, frames[i])) for name, fn in local.items()}
     if mediapipe:
         np.save(stash, frames)
@@ -178,8 +187,9 @@ def measure(path: Path, frames: np.ndarray, mode: str, threads: int, rounds: int
     ours = np.array(answers["edgecls"])
     row = {"p50_ms": {k: round(v, 4) for k, v in p50.items()},
            "edgecls_over_by_hand": round(p50["edgecls"] / p50["by_hand"], 3),
+           "invoke_over_by_hand": round(p50["invoke"] / p50["by_hand"], 3),
            "agreement_with_edgecls": {k: round(float((np.array(v) == ours).mean()), 4)
-                                      for k, v in answers.items() if k != "edgecls"}}
+                                      for k, v in answers.items() if k not in ("edgecls", "invoke")}}
     if "mediapipe" in p50:
         row["edgecls_over_mediapipe"] = round(p50["edgecls"] / p50["mediapipe"], 3)
     return row
@@ -190,23 +200,26 @@ def summary(rows: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["model"], r["file"], r["frame"]), []).append(r)
-    lines = ["| model | file | frame | edgecls ms | edgecls / MediaPipe | edgecls / by hand |", "|" + "---|" * 6]
+    lines = ["| model | file | frame | edgecls ms | edgecls / MediaPipe | edgecls / by hand | invoke / by hand |",
+             "|" + "---|" * 7]
     span = lambda values: f"{min(values):.2f}-{max(values):.2f}"
     for (model, file, frame), group in groups.items():
         lines.append(f"| {model} | {file} | {frame} | {span([r['p50_ms']['edgecls'] for r in group])} | "
                      f"{span([r.get('edgecls_over_mediapipe', float('nan')) for r in group])} | "
-                     f"{span([r['edgecls_over_by_hand'] for r in group])} |")
+                     f"{span([r['edgecls_over_by_hand'] for r in group])} | "
+                     f"{span([r.get('invoke_over_by_hand', float('nan')) for r in group])} |")
     return "\n".join(lines) + "\n"
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| model | file | frame | resize | threads | edgecls ms | by hand ms | MediaPipe ms | edgecls / MediaPipe "
-             "| edgecls / by hand | agree hand | agree MediaPipe |", "|" + "---|" * 12]
+    lines = ["| model | file | frame | resize | threads | edgecls ms | by hand ms | MediaPipe ms | invoke ms "
+             "| edgecls / MediaPipe | edgecls / by hand | agree hand | agree MediaPipe |", "|" + "---|" * 13]
     for r in rows:
         p = r["p50_ms"]
         agree = r["agreement_with_edgecls"]
         lines.append(f"| {r['model']} | {r['file']} | {r['frame']} | {r['resize']} | {r['threads']} | "
                      f"{p['edgecls']:.3f} | {p['by_hand']:.3f} | {p.get('mediapipe', float('nan')):.3f} | "
+                     f"{p.get('invoke', float('nan')):.3f} | "
                      f"{r.get('edgecls_over_mediapipe', '-')} | {r['edgecls_over_by_hand']} | "
                      f"{agree.get('by_hand', '-')} | {agree.get('mediapipe', '-')} |")
     return "\n".join(lines) + "\n"

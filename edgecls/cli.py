@@ -149,14 +149,15 @@ def _contract(input_range, mean, std, color, invert, output_kind):
 
 
 @main.command()
-@click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
+@click.option("--data", default="fashion-mnist-mini", show_default=True, type=types.DATASET, help=DATA_HELP)
 @click.option("--data-dir", type=types.EXISTING_DIR, help="Where local copies of built-in datasets are.")
 @click.option("--image-size", type=types.IMAGE_SIZE, help="Image folders: decode at SIZE x SIZE (default 224).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
               help="Image folders: 1 = grayscale, 3 = RGB.")
 @click.option("--resize", type=click.Choice(["stretch", "crop", "pad"]), default="stretch", show_default=True,
               help="Image folders: how to fit images to the square input (kept in the exported metadata).")
-@click.option("--model", "model_name", default="edge-cnn", show_default=True, help="Architecture (see `edgecls models`).")
+@click.option("--model", "model_name", default="edge-cnn", show_default=True, type=types.MODEL,
+              help="Architecture (see `edgecls models`).")
 @click.option("--epochs", type=types.POSITIVE, help="Epochs (default per dataset: 15 mini, 40 fashion-mnist, 12 mnist, 40 cifar10).")
 @click.option("--batch-size", type=types.POSITIVE, default=128, show_default=True)
 @click.option("--lr", "learning_rate", type=types.Finite(0, 10, min_open=True), default=3e-3, show_default=True,
@@ -226,7 +227,7 @@ def train(data, data_dir, image_size, channels, resize, model_name, epochs, batc
 
 @main.command()
 @click.argument("model_path", type=types.EXISTING)
-@click.option("--data", help=DATA_HELP + " Default: the run's own, split and decoded as in training.")
+@click.option("--data", type=types.DATASET, help=DATA_HELP + " Default: the run's own, split and decoded as in training.")
 @click.option("--data-dir", type=types.EXISTING_DIR)
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--out", type=types.OUT_DIR, help="Where to write metrics.json and plots (default: beside the model, eval-SPLIT/).")
@@ -255,7 +256,7 @@ def evaluate(model_path, data, data_dir, split, out, **contract):
 
 
 @main.command()
-@click.option("--data", default="fashion-mnist-mini", show_default=True, help=DATA_HELP)
+@click.option("--data", default="fashion-mnist-mini", show_default=True, type=types.DATASET, help=DATA_HELP)
 @click.option("--data-dir", type=types.EXISTING_DIR)
 @click.option("--image-size", type=types.IMAGE_SIZE, help="Image folders: decode at SIZE x SIZE (default 224).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True)
@@ -331,7 +332,7 @@ def _format_names() -> list[str]:
 @click.option("--calib", type=types.POSITIVE, default=500, show_default=True,
               help="Calibration images (class-stratified, from train).")
 @click.option("--labels", "labels_file", type=types.EXISTING_FILE, help="labels.txt for a bare .keras file.")
-@click.option("--data", help="Dataset to calibrate and verify on (default: the run's own).")
+@click.option("--data", type=types.DATASET, help="Dataset to calibrate and verify on (default: the run's own).")
 @click.option("--max-drop", type=types.Finite(0, 100), default=1.0, show_default=True, help="Gate: max accuracy drop, points.")
 @click.option("--min-agreement", type=types.FRACTION, default=0.99, show_default=True, help="Gate: min top-1 agreement.")
 @click.option("--max-class-drop", type=types.Finite(0, 100), default=5.0, show_default=True,
@@ -561,7 +562,7 @@ def run(model_path, source, top_k, threshold, classes, exclude, smooth, headless
 @click.argument("source", type=types.EXISTING)
 @click.option("--artifact", "artifacts", multiple=True, type=types.EXISTING_FILE,
               help="Benchmark these files (repeatable).")
-@click.option("--data", help="Dataset whose test split is used (default: the run's own).")
+@click.option("--data", type=types.DATASET, help="Dataset whose test split is used (default: the run's own).")
 @click.option("--labels", "labels_file", type=types.EXISTING_FILE, help="labels.txt for a bare .keras file.")
 @click.option("--iterations", type=types.POSITIVE, default=300, show_default=True, help="Timed calls per measurement, at most.")
 @click.option("--seconds", type=types.Finite(0, 3600, min_open=True), default=2.0, show_default=True,

@@ -160,6 +160,33 @@ class OutputFile(click.Path):
         return str(path)
 
 
+class Checked(click.ParamType):
+    """A value ``check`` accepts; the EdgeclsError it raises becomes the option's usage error."""
+
+    def __init__(self, name: str, check):
+        self.name, self.check = name, check
+
+    def convert(self, value, param, ctx):
+        from edgecls.errors import EdgeclsError
+
+        try:
+            return self.check(value)
+        except EdgeclsError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _dataset(spec: str) -> str:
+    from edgecls.toolkit.data import check_spec  # imported when --data is given: other commands start without it
+
+    return check_spec(spec)
+
+
+def _model(name: str) -> str:
+    from edgecls.toolkit.models import check_model_name
+
+    return check_model_name(name)
+
+
 EXISTING_FILE = click.Path(exists=True, dir_okay=False)
 EXISTING_DIR = click.Path(exists=True, file_okay=False)
 EXISTING = click.Path(exists=True)
@@ -169,3 +196,5 @@ IMAGE_SIZE = click.IntRange(8, 4096)
 SEED = click.IntRange(0, 2**32 - 1)
 FRACTION = Finite(0.0, 1.0)
 AUGMENT = AugmentSpec()
+DATASET = Checked("NAME|PATH", _dataset)  # checked before Keras loads, which takes seconds
+MODEL = Checked("NAME", _model)

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -37,6 +39,19 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith(("error:", "Error:"))]
     assert len(errors) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("args", [["train", "--data", "no-such"], ["train", "--model", "nope"],
+                                  ["export", ".", "--data", "no-such"], ["evaluate", ".", "--data", "no-such"]])
+def test_a_dataset_or_model_that_does_not_exist_is_refused_before_keras_loads(tmp_path, args):
+    """Keras takes seconds to import: a mistyped name must not wait for it (it did: 8 s for one line)."""
+    code = ("import sys, click\nfrom edgecls.cli import main\n"
+            f"try:\n    main.main(args={args!r}, standalone_mode=False)\n"
+            "except click.UsageError as exc:\n    print(exc.format_message())\n"
+            "print(sorted({'keras', 'tensorflow', 'jax'} & set(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    message, modules = proc.stdout.strip().splitlines()
+    assert ("not found: use one of" in message or "unknown model 'nope'" in message) and modules == "[]", proc
 
 
 def test_models_lists_macs():

@@ -124,15 +124,27 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_MODEL = "edge-cnn"
 
 
+def check_model_name(name: str) -> str:
+    """``name`` if it is a registered model or a keras.applications backbone; else the error naming them all.
+
+    Needs no Keras, so the CLI checks ``--model`` before loading it.
+
+    >>> check_model_name("mobilenet_v2")
+    'mobilenet_v2'
+    """
+    from edgecls.toolkit.applications import APPLICATIONS
+
+    if name not in MODELS and name not in APPLICATIONS:
+        raise EdgeclsError(f"unknown model {name!r}: choose one of {', '.join([*MODELS, *APPLICATIONS])}")
+    return name
+
+
 def build_model(name: str, input_shape: tuple[int, int, int], num_classes: int, weights: str = "none"):
     """Build a registered model or a keras.applications backbone (``weights``: none, imagenet, file)."""
     from edgecls.toolkit.applications import APPLICATIONS, build_application
 
-    if name in APPLICATIONS:
+    if check_model_name(name) in APPLICATIONS:
         return build_application(name, input_shape, num_classes, weights=weights)[0]
-    if name not in MODELS:
-        names = list(MODELS) + list(APPLICATIONS)
-        raise EdgeclsError(f"unknown model {name!r}: choose one of {', '.join(names)}")
     if weights not in ("none", None):
         raise EdgeclsError(f"--weights applies to keras.applications backbones, not {name}")
     import keras

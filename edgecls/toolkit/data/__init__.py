@@ -25,7 +25,7 @@ from edgecls.toolkit.data.builtin import (
 from edgecls.toolkit.data.dataset import Dataset, build_dataset
 from edgecls.toolkit.data.split import stratified_sample, stratified_split
 
-__all__ = ["Dataset", "BUILTIN", "load_dataset", "dataset_options", "stratified_split", "stratified_sample"]
+__all__ = ["Dataset", "BUILTIN", "check_spec", "load_dataset", "dataset_options", "stratified_split", "stratified_sample"]
 
 BUILTIN = ("fashion-mnist-mini", "fashion-mnist", "mnist", "cifar10")
 DEFAULT_VAL_SPLIT = 0.1
@@ -34,6 +34,19 @@ DEFAULT_VAL_SPLIT = 0.1
 def _read_labels_file(folder: Path) -> list[str] | None:
     path = folder / "labels.txt"
     return fileio.read_labels(path) if path.is_file() else None
+
+
+def check_spec(spec: str) -> str:
+    """``spec`` if it names a built-in dataset or a path that exists; else the error naming the choices.
+
+    Needs no Keras, so the CLI checks ``--data`` before loading it.
+
+    >>> check_spec("mnist")
+    'mnist'
+    """
+    if spec not in BUILTIN and not Path(spec).expanduser().exists():
+        raise EdgeclsError(f"dataset {spec!r} not found: use one of {', '.join(BUILTIN)}, a .npz file or a folder")
+    return spec
 
 
 def load_dataset(
@@ -65,11 +78,7 @@ def load_dataset(
     if spec in BUILTIN:
         (train, test), names = load_builtin(spec, data_dir)
         return build_dataset(spec, names, train, test, **common)
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise EdgeclsError(
-            f"dataset {spec!r} not found: use one of {', '.join(BUILTIN)}, a .npz file or a folder"
-        )
+    path = Path(check_spec(spec)).expanduser()
     if path.is_file():
         if path.suffix != ".npz":
             raise EdgeclsError(f"{path}: a dataset file must be .npz (or give a folder)")
